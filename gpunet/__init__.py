@@ -1,0 +1,13 @@
+"""gpunet: neural networks on NumPy (CPU) or CuPy (NVIDIA GPU) with the same code."""
+from . import backend
+from ._version import __version__
+from .autograd import (Function, Tensor, arange, as_tensor, enable_grad, full, get_default_dtype,
+                       is_grad_enabled, no_grad, ones, ones_like, rand, randn, set_default_dtype, tensor, zeros,
+                       zeros_like)
+from .backend import available, manual_seed, use
+from .functional.math import (abs, cat, clamp, clip, concatenate, exp, log, matmul, max, mean, min, reshape,
+                              sqrt, stack, sum, transpose, where)
+from .gradcheck import GradcheckError, gradcheck
+
+float32 = "float32"
+float64 = "float64"

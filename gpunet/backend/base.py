@@ -1,0 +1,136 @@
+"""The Backend object: an array module (``xp``), a device name, and the reference fused ops.
+
+Every fused op here is written against ``self.xp`` alone. It is the reference implementation that the CPU and
+GPU specialisations (``numpy_backend.py``, ``cupy_backend.py``) must match, and the fallback they call for dtypes
+or shapes they do not handle.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Backend:
+    """One array library on one device.
+
+    Attributes:
+        name: ``"numpy"`` or ``"cupy"``.
+        xp: the array module (``numpy`` or ``cupy``).
+        device: ``"cpu"`` or ``"cuda:N"``.
+    """
+
+    name: str = "base"
+    device: str = "cpu"
+
+    def __init__(self, xp):
+        self.xp = xp
+        self._rng = None
+        self._seed = None
+
+    def __repr__(self) -> str:
+        return f"Backend(name={self.name!r}, device={self.device!r})"
+
+    # ----------------------------------------------------------------- arrays and transfers
+    def is_array(self, a) -> bool:
+        return isinstance(a, self.xp.ndarray)
+
+    def asarray(self, data, dtype=None):
+        """``data`` (host or device array, scalar, list) as an array of this backend, no copy when possible."""
+        return self.xp.asarray(data, dtype=dtype)
+
+    def to_host(self, a) -> np.ndarray:
+        """A NumPy array with the contents of ``a``."""
+        return np.asarray(a)
+
+    def synchronize(self) -> None:
+        """Wait for queued device work (no-op on the CPU)."""
+
+    def scatter_add(self, target, index, values) -> None:
+        """``target[index] += values`` with repeated indices accumulated (unbuffered)."""
+        self.xp.add.at(target, index, values)
+
+    # ----------------------------------------------------------------- random numbers
+    def seed(self, seed: int) -> None:
+        self._seed = int(seed)
+        self._rng = None
+
+    def rng(self):
+        raise NotImplementedError
+
+    def rand(self, shape, dtype):
+        raise NotImplementedError
+
+    def randn(self, shape, dtype):
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- fused ops: reference versions
+    # Activations the fused linear op understands. Each entry: forward on the pre-activation z (in place allowed),
+    # and the derivative written from what forward kept (``saved``).
+    FUSED_ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh", "silu")
+
+    def linear_act_forward(self, x, W, b, act: str, alpha: float = 0.01):
+        """``y = act(x @ W.T + b)``. Returns ``(y, saved)`` where ``saved`` is what backward needs."""
+        from ..functional import _act_math as am
+
+        z = x @ W.T
+        if b is not None:
+            z = z + b
+        y, saved = am.forward(self.xp, act, z, alpha)
+        return y, saved
+
+    def linear_act_backward(self, x, W, saved, grad_y, act: str, alpha: float = 0.01,
+                            need_x: bool = True, need_W: bool = True, need_b: bool = True):
+        """Gradients ``(dx, dW, db)`` of :meth:`linear_act_forward` (``None`` where not needed)."""
+        from ..functional import _act_math as am
+
+        dz = am.backward(self.xp, act, saved, grad_y, alpha)
+        dx = dz @ W if need_x else None
+        dW = dz.T @ x if need_W else None
+        db = dz.sum(axis=0) if need_b else None
+        return dx, dW, db
+
+    def batchnorm_forward(self, x, gamma, beta, running_mean, running_var, training: bool,
+                          momentum: float, eps: float):
+        """Batch norm over axis 0 of a 2-D ``x`` (N, C). Returns ``(y, saved)``.
+
+        In training the batch mean and the biased variance normalise, and the running statistics are updated in
+        place with the unbiased variance (as PyTorch). The variance is computed around the mean (two passes in
+        this reference), never as E[x²] − E[x]².
+        """
+        xp = self.xp
+        if training:
+            n = x.shape[0]
+            mean = x.mean(axis=0)
+            xc = x - mean
+            var = (xc * xc).mean(axis=0)
+            if running_mean is not None:
+                running_mean *= 1 - momentum
+                running_mean += momentum * mean.astype(running_mean.dtype)
+                unbiased = var * (n / max(n - 1, 1))
+                running_var *= 1 - momentum
+                running_var += momentum * unbiased.astype(running_var.dtype)
+        else:
+            mean = running_mean.astype(x.dtype, copy=False)
+            var = running_var.astype(x.dtype, copy=False)
+            xc = x - mean
+        invstd = 1.0 / xp.sqrt(var + eps)
+        xhat = xc * invstd
+        y = xhat * gamma + beta if gamma is not None else xhat
+        return y, (xhat, invstd)
+
+    def batchnorm_backward(self, saved, gamma, grad_y, training: bool,
+                           need_x: bool = True, need_affine: bool = True):
+        """Gradients ``(dx, dgamma, dbeta)`` of :meth:`batchnorm_forward`."""
+        xhat, invstd = saved
+        n = grad_y.shape[0]
+        dbeta = grad_y.sum(axis=0)
+        dgamma = (grad_y * xhat).sum(axis=0)
+        dx = None
+        if need_x:
+            g = invstd * gamma if gamma is not None else invstd
+            if training:
+                dx = (g / n) * (n * grad_y - dbeta - xhat * dgamma)
+            else:
+                dx = grad_y * g
+        if not need_affine or gamma is None:
+            dgamma = dbeta = None
+        return dx, dgamma, dbeta
