@@ -134,3 +134,32 @@ class Backend:
         if not need_affine or gamma is None:
             dgamma = dbeta = None
         return dx, dgamma, dbeta
+
+    def softmax_xent_forward(self, logits, target):
+        """Per-row cross-entropy of 2-D ``logits`` (N, C) against integer class indices ``target`` (N,).
+
+        Returns ``(loss_rows, probs)``: ``loss_rows[i] = logsumexp(logits[i]) − logits[i, target[i]]`` (stable
+        for logits of any size) and the softmax ``probs`` that backward needs.
+        """
+        xp = self.xp
+        m = logits.max(axis=1, keepdims=True)
+        shifted = logits - m
+        e = xp.exp(shifted)
+        s = e.sum(axis=1, keepdims=True)
+        rows = xp.arange(logits.shape[0])
+        loss = xp.log(s[:, 0]) - shifted[rows, target]
+        probs = e / s
+        return loss, probs
+
+    def softmax_xent_backward(self, probs, target, grad_rows):
+        """dL/dlogits = (p − onehot(target)) · grad_rows[:, None] (the simple fused backward)."""
+        xp = self.xp
+        d = probs.copy()
+        d[xp.arange(d.shape[0]), target] -= 1
+        d *= grad_rows[:, None].astype(d.dtype, copy=False)
+        return d
+
+    def optimizer_kernel(self, name: str):
+        """A fused in-place update for optimizer ``name`` ("sgd", "adam", ...), or None to use the generic
+        ``xp`` update in :mod:`gpunet.optim`. Overridden by backends that have one (same signature)."""
+        return None
