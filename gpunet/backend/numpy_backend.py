@@ -3,7 +3,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _numpy_fused as fused
 from .base import Backend
+
+
+def _fast(*arrays) -> bool:
+    """float32/float64, C-contiguous, one dtype: what the in-place CPU paths handle."""
+    dt = None
+    for a in arrays:
+        if a is None:
+            continue
+        if type(a) is not np.ndarray or not a.flags.c_contiguous or a.dtype.kind != "f":
+            return False
+        if dt is None:
+            dt = a.dtype
+        elif a.dtype != dt:
+            return False
+    return True
 
 
 class NumpyBackend(Backend):
@@ -37,3 +53,28 @@ class NumpyBackend(Backend):
         if dtype in (np.float32, np.float64):
             return self.rng().standard_normal(shape, dtype=dtype)
         return self.rng().standard_normal(shape).astype(dtype)
+
+    # ----------------------------------------------------------------- fused ops (in place, blocked, threaded)
+    def linear_act_forward(self, x, W, b, act, alpha=0.01):
+        if act in fused.FAST_ACTS and x.ndim == 2 and _fast(x, W, b) and not (act == "leaky_relu" and not 0 < alpha <= 1):
+            return fused.linear_act_forward(x, W, b, act, alpha)
+        return super().linear_act_forward(x, W, b, act, alpha)
+
+    def linear_act_backward(self, x, W, saved, grad_y, act, alpha=0.01, need_x=True, need_W=True, need_b=True):
+        if type(saved) is fused.Saved:
+            return fused.linear_act_backward(x, W, saved, grad_y, act, alpha, need_x, need_W, need_b)
+        return super().linear_act_backward(x, W, saved, grad_y, act, alpha, need_x, need_W, need_b)
+
+    def batchnorm_forward(self, x, gamma, beta, running_mean, running_var, training, momentum, eps):
+        if training and x.ndim == 2 and _fast(x, gamma, beta):
+            return fused.batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum, eps)
+        return super().batchnorm_forward(x, gamma, beta, running_mean, running_var, training, momentum, eps)
+
+    def batchnorm_backward(self, saved, gamma, grad_y, training, need_x=True, need_affine=True):
+        xhat, invstd = saved
+        if training and grad_y.ndim == 2 and _fast(xhat, gamma, grad_y):
+            dx, dgamma, dbeta = fused.batchnorm_backward_train(xhat, invstd, gamma, grad_y, need_x)
+            if not need_affine or gamma is None:
+                dgamma = dbeta = None
+            return dx, dgamma, dbeta
+        return super().batchnorm_backward(saved, gamma, grad_y, training, need_x, need_affine)
