@@ -8,6 +8,7 @@ from .backend import available, manual_seed, use
 from .functional.math import (abs, cat, clamp, clip, concatenate, exp, log, matmul, max, mean, min, reshape,
                               sqrt, stack, sum, transpose, where)
 from .gradcheck import GradcheckError, gradcheck
+from .io import load, save
 
 float32 = "float32"
 float64 = "float64"
