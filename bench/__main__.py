@@ -1,0 +1,5 @@
+import sys
+
+from gpunet._bench import main
+
+sys.exit(main())
