@@ -1,6 +1,8 @@
 """Function: one differentiable op, forward and vector-Jacobian backward over raw backend arrays."""
 from __future__ import annotations
 
+import numpy as np
+
 from .. import backend as _backend
 from .grad_mode import STATE
 
@@ -43,6 +45,8 @@ class Function:
                 needs.append(r)
                 any_grad = any_grad or r
             else:
+                if isinstance(a, np.generic):  # NumPy scalars act like Python ones: x_f32 * np.float64(2) stays f32
+                    a = a.item()
                 arrays.append(a)
                 needs.append(False)
         fn = cls.__new__(cls)

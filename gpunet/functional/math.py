@@ -123,6 +123,8 @@ class MatMul(Function):
     def backward(self, xp, g):
         a, b = self.a, self.b
         na, nb = self.needs_input_grad
+        if a.ndim == 1 and b.ndim == 1:  # inner product: the output is 0-d
+            return (g * b if na else None), (g * a if nb else None)
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         if a.ndim == 1:

@@ -1,0 +1,425 @@
+"""Elementary ops (gpunet.functional.math): forward against NumPy float64, backward by gn.gradcheck in float64."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import to_numpy, torch_or_skip
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import gpunet as gn
+import gpunet.functional as F
+
+HYP = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3)
+BROADCAST2 = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, min_side=1, max_side=3)
+SEEDS = st.integers(0, 2**16)
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def leaf(a) -> gn.Tensor:
+    """A float64 leaf on the current backend that requires grad."""
+    return gn.tensor(np.asarray(a, dtype=np.float64), requires_grad=True)
+
+
+def values(rng, shape, kind="any"):
+    """Test data: "any" in [-2, 2], "pos" in [0.5, 2], "nonzero" with |x| in [0.5, 2]."""
+    if kind == "pos":
+        return rng.uniform(0.5, 2.0, shape)
+    if kind == "nonzero":
+        return rng.uniform(0.5, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
+    return rng.uniform(-2.0, 2.0, shape)
+
+
+def distinct(rng, shape):
+    """Values at least 0.5 apart (no ties, so max/min are differentiable at them)."""
+    n = int(np.prod(shape, dtype=np.int64))
+    return (rng.permutation(n).reshape(shape) - n / 2) * 0.5 + 0.1
+
+
+def check(op, ref, *arrays, rtol=1e-10, atol=1e-12):
+    """``op`` on float64 leaves matches ``ref`` on the arrays, and its backward passes gradcheck."""
+    ts = [leaf(a) for a in arrays]
+    out = op(*ts)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(to_numpy(out), ref(*arrays), rtol=rtol, atol=atol)
+    assert gn.gradcheck(op, ts)
+
+
+# ---------------------------------------------------------------------------------------------- arithmetic
+BINARY = {
+    "add": (F.add, np.add, "any", "any"),
+    "sub": (F.sub, np.subtract, "any", "any"),
+    "mul": (F.mul, np.multiply, "any", "any"),
+    "div": (F.div, np.divide, "any", "nonzero"),
+    "pow": (F.pow, np.power, "pos", "any"),
+}
+
+
+@pytest.mark.parametrize("name", list(BINARY))
+@given(shapes=BROADCAST2, seed=SEEDS)
+@HYP
+def test_binary_broadcast(backend, name, shapes, seed):
+    op, ref, ka, kb = BINARY[name]
+    rng = np.random.default_rng(seed)
+    sa, sb = shapes.input_shapes
+    check(op, ref, values(rng, sa, ka), values(rng, sb, kb))
+
+
+@pytest.mark.parametrize("name", list(BINARY))
+def test_binary_scalar_operand(backend, name, rng):
+    op, ref, ka, _ = BINARY[name]
+    a = values(rng, (2, 3), ka)
+    check(lambda t: op(t, 1.5), lambda x: ref(x, 1.5), a)
+    b = values(rng, (2, 3), "nonzero" if name == "div" else "any")
+    check(lambda t: op(1.5, t), lambda x: ref(1.5, x), b)
+
+
+@pytest.mark.parametrize("name,expr,ref", [
+    ("add", lambda a, b: a + b, np.add), ("sub", lambda a, b: a - b, np.subtract),
+    ("mul", lambda a, b: a * b, np.multiply), ("div", lambda a, b: a / b, np.divide),
+    ("pow", lambda a, b: a ** b, np.power), ("matmul", lambda a, b: a @ b, np.matmul)])
+def test_python_operators_match_functional(backend, rng, name, expr, ref):
+    a = values(rng, (3, 3), "pos")
+    b = values(rng, (3, 3), "nonzero")
+    check(expr, ref, a, b)
+
+
+def test_neg(backend, rng):
+    check(F.neg, np.negative, values(rng, (2, 3)))
+    check(lambda t: -t, np.negative, values(rng, (4,)))
+
+
+@pytest.mark.parametrize("exponent", [2, 3, 0.5, -1, 2.5, 0, -0.5])
+def test_pow_scalar_exponent(backend, rng, exponent):
+    check(lambda t: t ** exponent, lambda x: x ** exponent, values(rng, (2, 3), "pos"))
+
+
+def test_pow_square_of_negative_base(backend, rng):
+    check(lambda t: t ** 2, lambda x: x ** 2, values(rng, (5,), "nonzero"))
+
+
+def test_pow_tensor_exponent(backend, rng):
+    check(F.pow, np.power, values(rng, (2, 3), "pos"), values(rng, (2, 3)))
+    check(lambda e: 2.0 ** e, lambda e: 2.0 ** e, values(rng, (4,)))
+
+
+# ---------------------------------------------------------------------------------------------- matmul
+MATMUL_SHAPES = [
+    ((3, 4), (4, 2)),             # 2-D
+    ((2, 3, 4), (2, 4, 5)),       # batched
+    ((2, 1, 3, 4), (5, 4, 2)),    # batch dims broadcast both ways
+    ((3, 4), (2, 4, 5)),          # 2-D against batched
+    ((1, 3, 4), (2, 1, 4, 2)),
+    ((4,), (4,)),                 # 1-D cases as NumPy
+    ((4,), (4, 3)),
+    ((3, 4), (4,)),
+    ((2, 3, 4), (4,)),
+    ((4,), (2, 4, 3)),
+]
+
+
+@pytest.mark.parametrize("sa,sb", MATMUL_SHAPES)
+def test_matmul(backend, rng, sa, sb):
+    check(F.matmul, np.matmul, values(rng, sa), values(rng, sb))
+
+
+@given(batch=BROADCAST2, mkn=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3)), seed=SEEDS)
+@HYP
+def test_matmul_batched_broadcast(backend, batch, mkn, seed):
+    rng = np.random.default_rng(seed)
+    m, k, n = mkn
+    ba, bb = batch.input_shapes
+    check(F.matmul, np.matmul, values(rng, ba + (m, k)), values(rng, bb + (k, n)))
+
+
+def test_matmul_shape_mismatch_names_both_shapes():
+    a, b = gn.ones(3, 4), gn.ones(5, 2)
+    with pytest.raises(ValueError, match=r"\(3, 4\).*\(5, 2\)"):
+        a @ b
+
+
+def test_matmul_rejects_scalars():
+    with pytest.raises(ValueError, match="at least one dimension"):
+        F.matmul(gn.tensor(2.0), gn.ones(3))
+
+
+# ---------------------------------------------------------------------------------------------- elementwise
+UNARY = {
+    "exp": (F.exp, np.exp, "any"),
+    "log": (F.log, np.log, "pos"),
+    "sqrt": (F.sqrt, np.sqrt, "pos"),
+    "abs": (F.abs, np.abs, "nonzero"),
+    "neg": (F.neg, np.negative, "any"),
+}
+
+
+@pytest.mark.parametrize("name", list(UNARY))
+@given(shape=SHAPES, seed=SEEDS)
+@HYP
+def test_unary(backend, name, shape, seed):
+    op, ref, kind = UNARY[name]
+    check(op, ref, values(np.random.default_rng(seed), shape, kind))
+
+
+@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "abs"])
+def test_unary_methods(backend, rng, name):
+    _, ref, kind = UNARY[name]
+    check(lambda t: getattr(t, name)(), ref, values(rng, (2, 3), kind))
+
+
+def test_abs_gradient_at_zero_is_zero(backend):
+    x = leaf([-1.0, 0.0, 2.0])
+    abs(x).sum().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), [-1.0, 0.0, 1.0])
+
+
+def _away_from(a, bounds, gap=0.05):
+    for b in (b for b in bounds if b is not None):
+        a = np.where(np.abs(a - b) < gap, a + 2 * gap, a)
+    return a
+
+
+@pytest.mark.parametrize("lo,hi", [(-0.5, 0.7), (-0.5, None), (None, 0.7)])
+def test_clip(backend, rng, lo, hi):
+    a = _away_from(values(rng, (3, 4)), [lo, hi])
+    check(lambda t: F.clip(t, lo, hi), lambda x: np.clip(x, lo, hi), a)
+    check(lambda t: t.clamp(min=lo, max=hi), lambda x: np.clip(x, lo, hi), a)
+
+
+def test_clip_needs_a_bound():
+    with pytest.raises(ValueError, match="at least one"):
+        F.clip(gn.ones(2))
+
+
+def test_clip_gradient_at_the_bounds_matches_torch(backend):
+    torch = torch_or_skip()
+    a = np.array([-1.0, 0.0, 0.5, 1.0, 2.0])
+    x = leaf(a)
+    F.clamp(x, 0.0, 1.0).sum().backward()
+    tx = torch.tensor(a, requires_grad=True)
+    torch.clamp(tx, 0.0, 1.0).sum().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), tx.grad.numpy())
+
+
+# ---------------------------------------------------------------------------------------------- reductions
+REDUCTIONS = {"sum": (F.sum, np.sum), "mean": (F.mean, np.mean), "max": (F.max, np.max), "min": (F.min, np.min)}
+AXES = [None, 0, 1, -1, (0, 2), (-1, 0), (0, 1, 2)]
+
+
+@pytest.mark.parametrize("name", list(REDUCTIONS))
+@pytest.mark.parametrize("axis", AXES)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_reduction(backend, rng, name, axis, keepdims):
+    op, ref = REDUCTIONS[name]
+    a = distinct(rng, (2, 3, 4))
+    check(lambda t: op(t, axis=axis, keepdims=keepdims), lambda x: ref(x, axis=axis, keepdims=keepdims), a)
+
+
+@pytest.mark.parametrize("name", list(REDUCTIONS))
+def test_reduction_methods_accept_torch_names(backend, rng, name):
+    _, ref = REDUCTIONS[name]
+    a = distinct(rng, (3, 4))
+    check(lambda t: getattr(t, name)(dim=1, keepdim=True), lambda x: ref(x, axis=1, keepdims=True), a)
+    check(lambda t: getattr(t, name)(axis=0), lambda x: ref(x, axis=0), a)
+
+
+@pytest.mark.parametrize("name", list(REDUCTIONS))
+@given(data=st.data(), shape=hnp.array_shapes(min_dims=1, max_dims=3, max_side=4), seed=SEEDS)
+@HYP
+def test_reduction_generated(backend, name, data, shape, seed):
+    op, ref = REDUCTIONS[name]
+    axis = data.draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1),
+                               hnp.valid_tuple_axes(len(shape), min_size=1)), label="axis")
+    keepdims = data.draw(st.booleans(), label="keepdims")
+    a = distinct(np.random.default_rng(seed), shape)
+    check(lambda t: op(t, axis=axis, keepdims=keepdims), lambda x: ref(x, axis=axis, keepdims=keepdims), a)
+
+
+def test_max_of_empty_raises():
+    with pytest.raises(ValueError, match="empty"):
+        F.max(gn.zeros(0))
+
+
+# ---------------------------------------------------------------------------------------------- shape ops
+@pytest.mark.parametrize("shape", [(6, 2), (-1,), (3, -1), (1, 12), 12, (2, 2, 3)])
+def test_reshape(backend, rng, shape):
+    a = values(rng, (3, 4))
+    check(lambda t: F.reshape(t, shape), lambda x: np.reshape(x, shape), a)
+    if isinstance(shape, tuple):
+        check(lambda t: t.reshape(*shape), lambda x: np.reshape(x, shape), a)
+        check(lambda t: t.view(shape), lambda x: np.reshape(x, shape), a)
+
+
+def test_reshape_error_names_shapes():
+    with pytest.raises(ValueError, match=r"\(3, 4\).*12 elements.*\(5, 2\)"):
+        gn.ones(3, 4).reshape(5, 2)
+
+
+def test_transpose_forms(backend, rng):
+    a = values(rng, (2, 3, 4))
+    check(lambda t: F.transpose(t), np.transpose, a)
+    check(lambda t: F.transpose(t, (1, 2, 0)), lambda x: np.transpose(x, (1, 2, 0)), a)
+    check(lambda t: t.T, lambda x: x.T, a)
+    check(lambda t: t.transpose(0, 2), lambda x: np.swapaxes(x, 0, 2), a)
+    check(lambda t: t.transpose(-1, 1), lambda x: np.swapaxes(x, -1, 1), a)
+    check(lambda t: t.permute(2, 0, 1), lambda x: np.transpose(x, (2, 0, 1)), a)
+    check(lambda t: t.permute((1, 0, 2)), lambda x: np.transpose(x, (1, 0, 2)), a)
+
+
+def test_flatten_unsqueeze_squeeze(backend, rng):
+    a = values(rng, (2, 1, 3))
+    check(lambda t: t.flatten(), lambda x: x.reshape(-1), a)
+    check(lambda t: t.flatten(1), lambda x: x.reshape(2, 3), a)
+    check(lambda t: t.unsqueeze(0), lambda x: x[None], a)
+    check(lambda t: t.unsqueeze(-1), lambda x: x[..., None], a)
+    check(lambda t: t.squeeze(), lambda x: x.squeeze(), a)
+    check(lambda t: t.squeeze(1), lambda x: x.squeeze(1), a)
+
+
+# ---------------------------------------------------------------------------------------------- indexing
+INDICES = {
+    "slices": (slice(1, 3), slice(None, None, 2)),
+    "ellipsis": (Ellipsis, 0),
+    "reverse": slice(None, None, -1),
+    "newaxis": (None, 1),
+    "int": 2,
+    "negative int": -1,
+    "int array, repeats": np.array([0, 0, 3, 1, 0]),
+    "int arrays, repeated pairs": (np.array([0, 0, 1, 0]), np.array([2, 2, 2, 2])),
+    "slice + int array": (slice(None), np.array([1, 1, 0])),
+    "2-D int array": np.array([[0, 1], [1, 1]]),
+    "list": [3, 3, 0],
+    "boolean mask": np.array([True, False, True, True]),
+    "2-D boolean mask": np.arange(12).reshape(4, 3) % 3 == 0,
+}
+
+
+@pytest.mark.parametrize("name", list(INDICES))
+def test_getitem(backend, rng, name):
+    index = INDICES[name]
+    a = values(rng, (4, 3))
+    check(lambda t: t[index], lambda x: x[index], a)
+    check(lambda t: F.getitem(t, index), lambda x: x[index], a)
+
+
+def test_getitem_repeated_indices_accumulate(backend):
+    x = leaf([10.0, 20.0, 30.0, 40.0])
+    w = gn.tensor([1.0, 2.0, 3.0, 4.0, 5.0], dtype=np.float64)
+    (x[[0, 0, 2, 0, 2]] * w).sum().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), [1 + 2 + 4, 0, 3 + 5, 0])
+
+
+def test_getitem_tensor_indices(backend, rng):
+    a = values(rng, (4, 3))
+    idx = gn.tensor([2, 2, 0])
+    check(lambda t: t[idx], lambda x: x[[2, 2, 0]], a)
+    check(lambda t: t[t > 0], lambda x: x[x > 0], a)
+    check(lambda t: t[idx, 1], lambda x: x[[2, 2, 0], 1], a)
+
+
+# ---------------------------------------------------------------------------------------------- joining, selection
+@pytest.mark.parametrize("shapes,axis", [([(2, 3), (4, 3)], 0), ([(2, 3), (2, 1), (2, 2)], 1),
+                                         ([(2, 3), (2, 2)], -1), ([(1, 2, 2), (3, 2, 2)], 0)])
+def test_concatenate(backend, rng, shapes, axis):
+    arrays = [values(rng, s) for s in shapes]
+    check(lambda *ts: F.concatenate(ts, axis=axis), lambda *xs: np.concatenate(xs, axis=axis), *arrays)
+    check(lambda *ts: gn.cat(list(ts), axis), lambda *xs: np.concatenate(xs, axis=axis), *arrays)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2, -1])
+def test_stack(backend, rng, axis):
+    arrays = [values(rng, (2, 3)) for _ in range(3)]
+    check(lambda *ts: F.stack(ts, axis=axis), lambda *xs: np.stack(xs, axis=axis), *arrays)
+
+
+def test_joining_nothing_raises():
+    with pytest.raises(ValueError, match="non-empty"):
+        F.concatenate([])
+    with pytest.raises(ValueError, match="non-empty"):
+        F.stack([])
+
+
+def test_concatenate_mixed_requires_grad(backend, rng):
+    a = leaf(values(rng, (2, 3)))
+    b = gn.tensor(values(rng, (1, 3)), dtype=np.float64)
+    F.concatenate([a, b]).sum().backward()
+    np.testing.assert_array_equal(to_numpy(a.grad), np.ones((2, 3)))
+    assert b.grad is None
+
+
+@given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=3, min_dims=0, max_dims=3, max_side=3), seed=SEEDS)
+@HYP
+def test_where_broadcast(backend, shapes, seed):
+    rng = np.random.default_rng(seed)
+    sc, sa, sb = shapes.input_shapes
+    cond_np = rng.random(sc) < 0.5
+    cond = gn.tensor(cond_np)
+    check(lambda a, b: F.where(cond, a, b), lambda a, b: np.where(cond_np, a, b),
+          values(rng, sa), values(rng, sb))
+
+
+def test_where_with_scalar_branch(backend, rng):
+    a = values(rng, (3, 4))
+    check(lambda t: gn.where(t > 0, t, 0.0), lambda x: np.where(x > 0, x, 0.0), a)
+
+
+# ---------------------------------------------------------------------------------------------- gate patterns
+def test_add_distributes_the_gradient_unchanged(backend, rng):
+    a, b = leaf(values(rng, (2, 3))), leaf(values(rng, (2, 3)))
+    g = values(rng, (2, 3))
+    (a + b).backward(gn.tensor(g, dtype=np.float64))
+    np.testing.assert_array_equal(to_numpy(a.grad), g)
+    np.testing.assert_array_equal(to_numpy(b.grad), g)
+
+
+def test_mul_swaps_the_operands(backend, rng):
+    an, bn, g = values(rng, (2, 3)), values(rng, (2, 3)), values(rng, (2, 3))
+    a, b = leaf(an), leaf(bn)
+    (a * b).backward(gn.tensor(g, dtype=np.float64))
+    np.testing.assert_allclose(to_numpy(a.grad), g * bn, rtol=1e-15)
+    np.testing.assert_allclose(to_numpy(b.grad), g * an, rtol=1e-15)
+
+
+def test_max_routes_the_gradient_to_the_winner(backend):
+    x = leaf([[1.0, 5.0, 2.0], [7.0, 0.0, 3.0]])
+    x.max().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), [[0, 0, 0], [1, 0, 0]])
+    x.grad = None
+    x.max(axis=1).sum().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), [[0, 1, 0], [1, 0, 0]])
+
+
+def test_max_ties_over_all_elements_are_shared_evenly(backend):
+    x = leaf([[3.0, 1.0, 3.0], [0.0, 3.0, 3.0]])
+    x.max().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), [[0.25, 0, 0.25], [0, 0.25, 0.25]])
+
+
+def test_max_ties_along_one_axis_go_to_the_first_winner(backend):
+    x = leaf([[3.0, 1.0, 3.0], [2.0, 2.0, 0.0]])
+    x.max(axis=1).sum().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), [[1, 0, 0], [1, 0, 0]])
+    x.grad = None
+    x.min(axis=0).sum().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), [[0, 1, 0], [1, 0, 1]])
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+@pytest.mark.parametrize("axis", [None, 0, 1, -1, (0, 2), (0, 1, 2)])
+def test_max_min_routing_matches_torch(backend, name, axis):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(7)
+    a = rng.integers(0, 3, (3, 4, 2)).astype(np.float64)  # many ties
+    g = rng.standard_normal(np.max(a, axis=axis).shape)
+    x = leaf(a)
+    getattr(x, name)(axis=axis).backward(gn.tensor(g, dtype=np.float64))
+    tx = torch.tensor(a, requires_grad=True)
+    if isinstance(axis, int):
+        out = getattr(tx, name)(dim=axis).values    # torch.max(dim): routed to the returned index
+    else:
+        amax = torch.amax if name == "max" else torch.amin
+        out = amax(tx) if axis is None else amax(tx, dim=axis)   # shared evenly among ties
+    out.backward(torch.tensor(g))
+    np.testing.assert_allclose(to_numpy(x.grad), tx.grad.numpy(), rtol=1e-15)
