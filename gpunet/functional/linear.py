@@ -1,0 +1,74 @@
+"""The fused linear layer: ``y = act(x @ Wᵀ + b)`` as ONE Function.
+
+Forward and backward call the backend's fused kernels (``linear_act_forward`` / ``linear_act_backward``; the
+reference versions are in :mod:`gpunet.backend.base`), so a GPU backend runs the GEMM and then the bias and the
+activation in one pass, and the activation derivative and the bias-gradient reduction in one pass.
+"""
+from __future__ import annotations
+
+from ..autograd.function import Function
+from ..autograd.tensor import Tensor
+
+__all__ = ["linear", "LinearAct", "FUSED_ACTIVATIONS", "normalize_activation"]
+
+# Names ``linear(..., activation=)`` accepts (None and "identity" mean no activation).
+FUSED_ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh", "silu")
+
+
+def normalize_activation(activation) -> str:
+    """``activation`` as one of :data:`FUSED_ACTIVATIONS` (None -> "identity"); raises ValueError otherwise."""
+    if activation is None:
+        return "identity"
+    act = str(activation).lower()
+    if act not in FUSED_ACTIVATIONS:
+        raise ValueError(f"linear: unknown activation {activation!r}; expected None or one of "
+                         f"{', '.join(repr(a) for a in FUSED_ACTIVATIONS)}")
+    return act
+
+
+class LinearAct(Function):
+    """``act(x @ Wᵀ + b)`` over the last axis of ``x``; leading axes are flattened for the GEMM."""
+    arg_names = ("input", "weight", "bias")
+
+    def forward(self, xp, x, W, b, act="identity", alpha=0.01):
+        _check_shapes(x, W, b)
+        self.shape = x.shape
+        x2 = x.reshape(1, -1) if x.ndim == 1 else x.reshape(-1, x.shape[-1]) if x.ndim > 2 else x
+        y, saved = self.backend.linear_act_forward(x2, W, b, act, alpha)
+        if any(self.needs_input_grad):
+            self.x2, self.W, self.saved, self.act, self.alpha = x2, W, saved, act, alpha
+        return y.reshape(self.shape[:-1] + (W.shape[0],))
+
+    def backward(self, xp, g):
+        need_x, need_W, need_b = self.needs_input_grad
+        g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+        dx, dW, db = self.backend.linear_act_backward(self.x2, self.W, self.saved, g2, self.act, self.alpha,
+                                                      need_x=need_x, need_W=need_W, need_b=need_b)
+        if dx is not None:
+            dx = dx.reshape(self.shape)
+        return dx, dW, db
+
+
+def _check_shapes(x, W, b) -> None:
+    if W.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {tuple(W.shape)}")
+    if x.ndim == 0 or x.shape[-1] != W.shape[1]:
+        got = tuple(x.shape)
+        raise ValueError(f"linear: input's last dimension must equal in_features={W.shape[1]} "
+                         f"(weight shape {tuple(W.shape)}), got input of shape {got}; reshape the input to "
+                         f"(..., {W.shape[1]}) or build the layer with in_features={got[-1] if got else '?'}")
+    if b is not None and tuple(b.shape) != (W.shape[0],):
+        raise ValueError(f"linear: bias must have shape ({W.shape[0]},) to match weight {tuple(W.shape)}, "
+                         f"got {tuple(b.shape)}")
+
+
+def linear(x, W, b=None, activation: str | None = None, negative_slope: float = 0.01) -> Tensor:
+    """Affine map plus an optional fused activation: ``y = act(x Wᵀ + b)``.
+
+    ``x``: (*, in_features); ``W``: (out_features, in_features); ``b``: (out_features,) or None; ``y``:
+    (*, out_features). ``activation`` is None/"identity", "relu", "leaky_relu" (slope ``negative_slope``),
+    "sigmoid", "tanh", "gelu" (exact erf), "gelu_tanh" (tanh approximation) or "silu". Gradients:
+    dz = dy ⊙ act'(z), dx = dz W, dW = dzᵀ x, db = Σ_rows dz.
+    """
+    act = normalize_activation(activation)
+    return LinearAct.apply(x, W, b, act=act, alpha=float(negative_slope))

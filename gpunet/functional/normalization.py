@@ -1,0 +1,83 @@
+"""Batch normalisation as ONE Function over a 2-D (rows, channels) view.
+
+Forward and backward call the backend's fused kernels (``batchnorm_forward`` / ``batchnorm_backward``; reference
+versions in :mod:`gpunet.backend.base`). A 3-D input (N, C, L) is viewed as (N·L, C) by moving the channel axis
+last, so every backend kernel only ever sees the 2-D case.
+"""
+from __future__ import annotations
+
+from ..autograd.function import Function
+from ..autograd.tensor import Tensor
+
+__all__ = ["batch_norm", "BatchNorm"]
+
+
+class BatchNorm(Function):
+    """``y = (x − μ) / √(σ² + ε) · γ + β`` per channel (axis 1 of a 2-D or 3-D input)."""
+    arg_names = ("input", "weight", "bias", "running_mean", "running_var")
+
+    def forward(self, xp, x, gamma, beta, running_mean, running_var, training=False, momentum=0.1, eps=1e-5):
+        _check(x, gamma, beta, running_mean, running_var, training)
+        self.shape = x.shape
+        x2 = _to_rows(xp, x)
+        y2, saved = self.backend.batchnorm_forward(x2, gamma, beta, running_mean, running_var, training,
+                                                   momentum, eps)
+        if any(self.needs_input_grad):
+            self.saved, self.gamma, self.training = saved, gamma, training
+        return _from_rows(xp, y2, x.shape)
+
+    def backward(self, xp, g):
+        need_x, need_w, need_b = self.needs_input_grad[:3]
+        g2 = _to_rows(xp, g)
+        dx, dgamma, dbeta = self.backend.batchnorm_backward(self.saved, self.gamma, g2, self.training,
+                                                            need_x=need_x, need_affine=need_w or need_b)
+        if dx is not None:
+            dx = _from_rows(xp, dx, self.shape)
+        return dx, (dgamma if need_w else None), (dbeta if need_b else None), None, None
+
+
+def _to_rows(xp, a):
+    """(N, C) as is; (N, C, L) -> (N·L, C), contiguous."""
+    if a.ndim == 2:
+        return a
+    n, c, length = a.shape
+    return xp.ascontiguousarray(a.transpose(0, 2, 1)).reshape(n * length, c)
+
+
+def _from_rows(xp, a2, shape):
+    if len(shape) == 2:
+        return a2
+    n, c, length = shape
+    return xp.ascontiguousarray(a2.reshape(n, length, c).transpose(0, 2, 1))
+
+
+def _check(x, gamma, beta, running_mean, running_var, training) -> None:
+    if x.ndim not in (2, 3):
+        raise ValueError(f"batch_norm: expected a 2-D (N, C) or 3-D (N, C, L) input, got shape {tuple(x.shape)}"
+                         f" ({x.ndim}-D); flatten or reshape it first")
+    c = x.shape[1]
+    for name, a in (("weight", gamma), ("bias", beta), ("running_mean", running_mean),
+                    ("running_var", running_var)):
+        if a is not None and tuple(a.shape) != (c,):
+            raise ValueError(f"batch_norm: {name} must have shape ({c},) for an input with {c} channels "
+                             f"(shape {tuple(x.shape)}), got {tuple(a.shape)}")
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError("batch_norm: evaluation mode (training=False) needs running_mean and running_var; pass "
+                         "them or use training=True to normalise with the batch statistics")
+    if training and x.size // c <= 1:
+        raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
+                         f"shape {tuple(x.shape)}; use a batch of at least 2 samples or call model.eval()")
+
+
+def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Batch normalisation over the channel axis 1 of ``x`` (N, C) or (N, C, L), as ``torch.nn.functional``.
+
+    Training: μ and the biased σ² come from the batch, y = (x − μ)/√(σ² + ε)·γ + β, and the running statistics
+    (when given) are updated in place: r_μ ← (1 − m)·r_μ + m·μ, r_σ² ← (1 − m)·r_σ² + m·σ²·n/(n − 1).
+    Evaluation: μ, σ² are the running statistics. ``weight`` (γ) and ``bias`` (β) are optional.
+    """
+    if (weight is None) != (bias is None):
+        raise ValueError("batch_norm: pass both weight and bias, or neither")
+    return BatchNorm.apply(x, weight, bias, running_mean, running_var, training=bool(training),
+                           momentum=momentum, eps=float(eps))

@@ -1,0 +1,20 @@
+"""Neural-network modules (``import gpunet.nn as nn``), shaped like ``torch.nn``.
+
+``nn.functional`` and ``nn.init`` are the same modules as ``gpunet.functional`` and ``gpunet.init``.
+"""
+from .. import functional, init
+from .activation import (ELU, GELU, Hardtanh, LeakyReLU, LogSoftmax, Maxout, ReLU, Sigmoid, SiLU, Softmax,
+                         Softplus, Step, Tanh)
+from .container import ModuleList, Sequential
+from .dropout import Dropout
+from .linear import Flatten, Identity, Linear
+from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GaussianNLLLoss, L1Loss, MSELoss,
+                   MultiMarginLoss, NLLLoss, RMSELoss)
+from .module import Module
+from .normalization import BatchNorm1d
+from .parameter import Parameter
+
+__all__ = ["Module", "Parameter", "Sequential", "ModuleList", "Linear", "Identity", "Flatten", "ReLU", "Sigmoid",
+           "Tanh", "LeakyReLU", "ELU", "Softmax", "LogSoftmax", "Step", "GELU", "SiLU", "Softplus", "Hardtanh",
+           "Maxout", "Dropout", "BatchNorm1d", "MSELoss", "L1Loss", "RMSELoss", "CrossEntropyLoss", "NLLLoss",
+           "BCELoss", "BCEWithLogitsLoss", "GaussianNLLLoss", "MultiMarginLoss", "functional", "init"]

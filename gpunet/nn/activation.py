@@ -1,0 +1,169 @@
+"""Activation modules: thin wrappers over :mod:`gpunet.functional.activation` (same arguments as PyTorch)."""
+from __future__ import annotations
+
+import importlib
+
+from .module import Module
+
+__all__ = ["ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Softmax", "LogSoftmax", "Step", "GELU", "SiLU",
+           "Softplus", "Hardtanh", "Maxout"]
+
+_ACT = None
+
+
+def _F():
+    """gpunet.functional.activation, imported on first use."""
+    global _ACT
+    if _ACT is None:
+        _ACT = importlib.import_module("gpunet.functional.activation")
+    return _ACT
+
+
+class ReLU(Module):
+    """max(x, 0)."""
+
+    def forward(self, x):
+        return _F().relu(x)
+
+
+class Sigmoid(Module):
+    """1 / (1 + e^−x)."""
+
+    def forward(self, x):
+        return _F().sigmoid(x)
+
+
+class Tanh(Module):
+    """tanh(x)."""
+
+    def forward(self, x):
+        return _F().tanh(x)
+
+
+class Step(Module):
+    """Heaviside step: 1 where x > 0, else 0 (zero gradient)."""
+
+    def forward(self, x):
+        return _F().step(x)
+
+
+class SiLU(Module):
+    """x · sigmoid(x)."""
+
+    def forward(self, x):
+        return _F().silu(x)
+
+
+class LeakyReLU(Module):
+    """x where x > 0, else negative_slope · x."""
+
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        return _F().leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class ELU(Module):
+    """x where x > 0, else alpha · (e^x − 1)."""
+
+    def __init__(self, alpha: float = 1.0):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x):
+        return _F().elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class GELU(Module):
+    """x · Φ(x) (approximate='none', exact erf) or its tanh approximation (approximate='tanh')."""
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x):
+        return _F().gelu(x, approximate=self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class Softmax(Module):
+    """e^{x_i} / Σ_j e^{x_j} along ``dim``."""
+
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return _F().softmax(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    """x_i − log Σ_j e^{x_j} along ``dim``."""
+
+    def forward(self, x):
+        return _F().log_softmax(x, self.dim)
+
+
+class Maxout(Module):
+    """Maxout unit: a Linear to out_features·pieces, then the max over each group of ``pieces``.
+
+    y_j = max_k (x Wᵀ + b)_{j·pieces + k}: the pre-activation (N, out·pieces) is viewed as (N, out, pieces).
+    """
+
+    def __init__(self, in_features: int, out_features: int, pieces: int, bias: bool = True):
+        super().__init__()
+        from .linear import Linear
+
+        if pieces < 1:
+            raise ValueError(f"Maxout: pieces must be at least 1, got {pieces}")
+        self.in_features, self.out_features, self.pieces = in_features, out_features, pieces
+        self.linear = Linear(in_features, out_features * pieces, bias=bias)
+
+    def forward(self, x):
+        return _F().maxout(self.linear(x), self.pieces)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, pieces={self.pieces}"
+
+
+class Softplus(Module):
+    """(1/β)·log(1 + e^{βx}) (x itself where βx > threshold)."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x):
+        return _F().softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class Hardtanh(Module):
+    """min(max(x, min_val), max_val)."""
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0):
+        super().__init__()
+        self.min_val, self.max_val = min_val, max_val
+
+    def forward(self, x):
+        return _F().hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}"

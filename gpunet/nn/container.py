@@ -1,0 +1,155 @@
+"""Containers: Sequential (with Linear + activation fusion) and ModuleList."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Iterable, Iterator
+
+from ..functional.linear import linear
+from .activation import GELU, LeakyReLU, ReLU, Sigmoid, SiLU, Tanh
+from .linear import Linear
+from .module import Module
+
+__all__ = ["Sequential", "ModuleList"]
+
+
+def _fused_activation(m: Module):
+    """``(name, negative_slope)`` of the fused-op activation equal to module ``m``, or None if it has none."""
+    t = type(m)
+    if t is ReLU:
+        return "relu", 0.01
+    if t is LeakyReLU:
+        return "leaky_relu", m.negative_slope
+    if t is Sigmoid:
+        return "sigmoid", 0.01
+    if t is Tanh:
+        return "tanh", 0.01
+    if t is GELU:
+        return ("gelu_tanh" if m.approximate == "tanh" else "gelu"), 0.01
+    if t is SiLU:
+        return "silu", 0.01
+    return None
+
+
+class _Indexed(Module):
+    """Shared integer/slice indexing over the registered submodules."""
+
+    def _index(self, idx: int) -> int:
+        n = len(self._modules)
+        if not -n <= idx < n:
+            raise IndexError(f"index {idx} is out of range for {type(self).__name__} of length {n}")
+        return idx % n
+
+    def _replace(self, key: str, module: Module) -> None:
+        """Put ``module`` at ``key`` keeping its position."""
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}[{key}] = ...: expected a Module, got {type(module).__name__}")
+        self._modules[key] = module
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __dir__(self):
+        return [k for k in super().__dir__() if not k.isdigit()]
+
+
+class Sequential(_Indexed):
+    """Modules applied in order: ``Sequential(m0, m1, ...)`` or ``Sequential(OrderedDict(name=module))``.
+
+    A ``Linear(activation=None)`` directly followed by ReLU, LeakyReLU, Sigmoid, Tanh, GELU or SiLU runs as ONE
+    fused ``F.linear(x, W, b, activation)`` op (same numbers as running them apart; module names, indices and
+    ``state_dict`` keys are unchanged).
+    """
+
+    def __init__(self, *modules: Module):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            for name, m in modules[0].items():
+                self.add_module(name, m)
+        else:
+            for i, m in enumerate(modules):
+                self.add_module(str(i), m)
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return Sequential(OrderedDict(list(self._modules.items())[idx]))
+        return list(self._modules.values())[self._index(idx)]
+
+    def __setitem__(self, idx: int, module: Module) -> None:
+        self._replace(list(self._modules)[self._index(idx)], module)
+
+    def __delitem__(self, idx) -> None:
+        keys = list(self._modules)
+        for key in (keys[idx] if isinstance(idx, slice) else [keys[self._index(idx)]]):
+            del self._modules[key]
+        # renumber so indices stay 0..n-1 (as torch)
+        items = list(self._modules.items())
+        self._modules.clear()
+        for i, (_, m) in enumerate(items):
+            self._modules[str(i)] = m
+
+    def append(self, module: Module) -> "Sequential":
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> "Sequential":
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module: Module) -> "Sequential":
+        items = list(self._modules.values())
+        n = len(items)
+        if not -n <= index <= n:
+            raise IndexError(f"insert index {index} is out of range for Sequential of length {n}")
+        items.insert(index + n if index < 0 else index, module)
+        self._modules.clear()
+        for i, m in enumerate(items):
+            self.add_module(str(i), m)
+        return self
+
+    def forward(self, x):
+        mods = list(self._modules.values())
+        i, n = 0, len(mods)
+        while i < n:
+            m = mods[i]
+            if i + 1 < n and type(m) is Linear and m.activation is None:
+                fused = _fused_activation(mods[i + 1])
+                if fused is not None:
+                    x = linear(x, m.weight, m.bias, activation=fused[0], negative_slope=fused[1])
+                    i += 2
+                    continue
+            x = m(x)
+            i += 1
+        return x
+
+
+class ModuleList(_Indexed):
+    """A list of modules registered as ``0``, ``1``, ... (no forward of its own)."""
+
+    def __init__(self, modules: Iterable[Module] | None = None):
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return ModuleList(list(self._modules.values())[idx])
+        return self._modules[str(self._index(idx))]
+
+    def __setitem__(self, idx: int, module: Module) -> None:
+        self._replace(str(self._index(idx)), module)
+
+    def append(self, module: Module) -> "ModuleList":
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> "ModuleList":
+        for m in modules:
+            self.append(m)
+        return self
+
+    def forward(self, *args):
+        raise NotImplementedError("ModuleList has no forward(); iterate over it in your module's forward")

@@ -1,0 +1,77 @@
+"""BatchNorm1d."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend as _backend
+from .. import init
+from ..autograd.tensor import Tensor
+from ..functional.normalization import batch_norm
+from .module import Module
+from .parameter import Parameter, empty
+
+__all__ = ["BatchNorm1d"]
+
+
+class BatchNorm1d(Module):
+    """Batch normalisation over the channel axis of (N, C) or (N, C, L) input, as ``torch.nn.BatchNorm1d``.
+
+    y = (x − μ) / √(σ² + eps) · weight + bias. Training: μ, σ² (biased) from the batch, and the running
+    statistics move by ``momentum`` (None: a cumulative average over the batches seen) using the unbiased
+    variance. Evaluation: the running statistics normalise (the batch statistics when
+    ``track_running_stats=False``).
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, device=None, dtype=None):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        if affine:
+            self.weight = Parameter(empty((num_features,), device, dtype))
+            self.bias = Parameter(empty((num_features,), device, dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            be = _backend.current() if device is None else _backend.get(device)
+            self.register_buffer("running_mean", Tensor._make(empty((num_features,), device, dtype), False, None))
+            self.register_buffer("running_var", Tensor._make(empty((num_features,), device, dtype), False, None))
+            self.register_buffer("num_batches_tracked", Tensor._make(be.xp.zeros((), dtype=np.int64), False, None))
+        else:
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                self.register_buffer(name, None)
+        self.reset_parameters()
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            init.zeros_(self.running_mean)
+            init.ones_(self.running_var)
+            init.zeros_(self.num_batches_tracked)
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def forward(self, x):
+        if x.ndim not in (2, 3):
+            raise ValueError(f"BatchNorm1d: expected 2-D (N, C) or 3-D (N, C, L) input, got shape "
+                             f"{tuple(x.shape)} ({x.ndim}-D)")
+        if x.shape[1] != self.num_features:
+            raise ValueError(f"BatchNorm1d: input has {x.shape[1]} channels (shape {tuple(x.shape)}) but the "
+                             f"layer was built with num_features={self.num_features}")
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.data += 1
+            if self.momentum is None:
+                factor = 1.0 / float(self.num_batches_tracked.data)
+        use_batch = self.training or self.running_mean is None
+        track = not self.training or self.track_running_stats
+        return batch_norm(x, self.running_mean if track else None, self.running_var if track else None,
+                          self.weight, self.bias, use_batch, factor, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
