@@ -19,6 +19,8 @@ class BatchNorm(Function):
     def forward(self, xp, x, gamma, beta, running_mean, running_var, training=False, momentum=0.1, eps=1e-5):
         _check(x, gamma, beta, running_mean, running_var, training)
         self.shape = x.shape
+        if gamma is not None and beta is None:
+            beta = xp.zeros_like(gamma)
         x2 = _to_rows(xp, x)
         y2, saved = self.backend.batchnorm_forward(x2, gamma, beta, running_mean, running_var, training,
                                                    momentum, eps)
@@ -75,9 +77,9 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, t
 
     Training: μ and the biased σ² come from the batch, y = (x − μ)/√(σ² + ε)·γ + β, and the running statistics
     (when given) are updated in place: r_μ ← (1 − m)·r_μ + m·μ, r_σ² ← (1 − m)·r_σ² + m·σ²·n/(n − 1).
-    Evaluation: μ, σ² are the running statistics. ``weight`` (γ) and ``bias`` (β) are optional.
+    Evaluation: μ, σ² are the running statistics. ``weight`` (γ) and ``bias`` (β) are optional (β needs γ).
     """
-    if (weight is None) != (bias is None):
-        raise ValueError("batch_norm: pass both weight and bias, or neither")
+    if weight is None and bias is not None:
+        raise ValueError("batch_norm: a bias without a weight is not supported; pass weight=ones(C) as well")
     return BatchNorm.apply(x, weight, bias, running_mean, running_var, training=bool(training),
                            momentum=momentum, eps=float(eps))

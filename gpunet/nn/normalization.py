@@ -19,17 +19,20 @@ class BatchNorm1d(Module):
     y = (x − μ) / √(σ² + eps) · weight + bias. Training: μ, σ² (biased) from the batch, and the running
     statistics move by ``momentum`` (None: a cumulative average over the batches seen) using the unbiased
     variance. Evaluation: the running statistics normalise (the batch statistics when
-    ``track_running_stats=False``).
+    ``track_running_stats=False``). ``bias=False`` (with ``affine``) learns the scale only.
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, device=None, dtype=None):
+                 track_running_stats: bool = True, device=None, dtype=None, *, bias: bool = True):
         super().__init__()
         self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
             self.weight = Parameter(empty((num_features,), device, dtype))
-            self.bias = Parameter(empty((num_features,), device, dtype))
+            if bias:
+                self.bias = Parameter(empty((num_features,), device, dtype))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -53,7 +56,8 @@ class BatchNorm1d(Module):
         self.reset_running_stats()
         if self.affine:
             init.ones_(self.weight)
-            init.zeros_(self.bias)
+            if self.bias is not None:
+                init.zeros_(self.bias)
 
     def forward(self, x):
         if x.ndim not in (2, 3):
@@ -74,4 +78,4 @@ class BatchNorm1d(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")

@@ -1,0 +1,197 @@
+"""F.linear (fused linear + activation), nn.Linear and the Sequential fusion."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import to_numpy
+
+import gpunet as gn
+import gpunet.nn as nn
+from gpunet.functional.linear import FUSED_ACTIVATIONS, LinearAct, linear
+
+ACTS = [None] + list(FUSED_ACTIVATIONS)
+_erf = np.vectorize(math.erf)
+
+
+def ref_act(z, act, slope=0.01):
+    """NumPy float64 reference of every fused activation."""
+    if act in (None, "identity"):
+        return z
+    if act == "relu":
+        return np.maximum(z, 0)
+    if act == "leaky_relu":
+        return np.where(z > 0, z, slope * z)
+    if act == "sigmoid":
+        return 1 / (1 + np.exp(-z))
+    if act == "tanh":
+        return np.tanh(z)
+    if act == "gelu":
+        return 0.5 * z * (1 + _erf(z / math.sqrt(2)))
+    if act == "gelu_tanh":
+        return 0.5 * z * (1 + np.tanh(math.sqrt(2 / math.pi) * (z + 0.044715 * z ** 3)))
+    if act == "silu":
+        return z / (1 + np.exp(-z))
+    raise AssertionError(act)
+
+
+def _t(a, grad=True):
+    return gn.tensor(a, dtype=np.float64, requires_grad=grad)
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_linear_forward_matches_numpy(backend, rng, act):
+    x, W, b = rng.standard_normal((7, 5)), rng.standard_normal((4, 5)), rng.standard_normal(4)
+    y = linear(_t(x, False), _t(W, False), _t(b, False), activation=act)
+    np.testing.assert_allclose(to_numpy(y), ref_act(x @ W.T + b, act), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_linear_gradcheck(backend, rng, act):
+    x, W, b = _t(rng.standard_normal((6, 4))), _t(rng.standard_normal((3, 4))), _t(rng.standard_normal(3))
+    assert gn.gradcheck(lambda x, W, b: linear(x, W, b, activation=act), [x, W, b])
+
+
+def test_linear_leaky_slope_and_no_bias(backend, rng):
+    x, W = rng.standard_normal((6, 4)), rng.standard_normal((3, 4))
+    y = linear(_t(x, False), _t(W, False), None, activation="leaky_relu", negative_slope=0.2)
+    np.testing.assert_allclose(to_numpy(y), ref_act(x @ W.T, "leaky_relu", 0.2), rtol=1e-12)
+    xt, Wt = _t(x), _t(W)
+    assert gn.gradcheck(lambda x, W: linear(x, W, activation="leaky_relu", negative_slope=0.2), [xt, Wt])
+
+
+@pytest.mark.parametrize("shape", [(5,), (2, 3, 5), (2, 1, 3, 5)])
+def test_linear_any_leading_dims(backend, rng, shape):
+    x, W, b = rng.standard_normal(shape), rng.standard_normal((4, 5)), rng.standard_normal(4)
+    xt = _t(x)
+    y = linear(xt, _t(W), _t(b), activation="tanh")
+    assert y.shape == shape[:-1] + (4,)
+    np.testing.assert_allclose(to_numpy(y), np.tanh(x @ W.T + b), rtol=1e-12)
+    assert gn.gradcheck(lambda x: linear(x, _t(W, False), _t(b, False), activation="tanh"), [xt])
+
+
+def test_linear_skips_input_gradient(backend, rng):
+    x = _t(rng.standard_normal((4, 3)), grad=False)
+    W, b = _t(rng.standard_normal((2, 3))), _t(rng.standard_normal(2))
+    seen = {}
+    real = backend.linear_act_backward
+
+    def spy(*args, **kw):
+        seen.update(kw)
+        return real(*args, **kw)
+
+    backend.linear_act_backward = spy
+    try:
+        linear(x, W, b, activation="relu").sum().backward()
+    finally:
+        del backend.linear_act_backward
+    assert seen["need_x"] is False and seen["need_W"] and seen["need_b"]
+    assert x.grad is None and W.grad is not None
+
+
+def test_linear_is_one_function(rng):
+    y = linear(_t(rng.standard_normal((2, 3))), _t(rng.standard_normal((4, 3))), None, activation="gelu")
+    assert isinstance(y.grad_fn, LinearAct)
+
+
+def test_linear_errors():
+    W = gn.zeros(4, 3)
+    with pytest.raises(ValueError, match="in_features=3"):
+        linear(gn.zeros(2, 5), W)
+    with pytest.raises(ValueError, match=r"bias must have shape \(4,\)"):
+        linear(gn.zeros(2, 3), W, gn.zeros(3))
+    with pytest.raises(ValueError, match="unknown activation 'swish'"):
+        linear(gn.zeros(2, 3), W, activation="swish")
+
+
+# ---------------------------------------------------------------------- nn.Linear
+def test_linear_module_shapes_and_init(backend):
+    gn.manual_seed(0)
+    m = nn.Linear(400, 30)
+    assert m.weight.shape == (30, 400) and m.bias.shape == (30,)
+    assert m.weight.dtype == np.float32 and m.weight.device == backend.device
+    bound = 1 / math.sqrt(400)
+    w, b = to_numpy(m.weight), to_numpy(m.bias)
+    assert np.abs(w).max() <= bound and np.abs(b).max() <= bound
+    # U(-a, a) has std a/sqrt(3)
+    assert abs(w.std() - bound / math.sqrt(3)) < 0.05 * bound
+    assert nn.Linear(3, 2, bias=False).bias is None
+
+
+def test_linear_module_same_seed_same_weights():
+    gn.manual_seed(7)
+    a = nn.Linear(5, 3)
+    gn.manual_seed(7)
+    b = nn.Linear(5, 3)
+    np.testing.assert_array_equal(a.weight.numpy(), b.weight.numpy())
+    np.testing.assert_array_equal(a.bias.numpy(), b.bias.numpy())
+
+
+@pytest.mark.parametrize("act", ["relu", "gelu_tanh", "identity"])
+def test_linear_module_activation(rng, act):
+    m = nn.Linear(3, 2, activation=act).double()
+    x = rng.standard_normal((4, 3))
+    W, b = to_numpy(m.weight), to_numpy(m.bias)
+    np.testing.assert_allclose(to_numpy(m(x)), ref_act(x @ W.T + b, act), rtol=1e-12)
+    assert ("activation=" in repr(m)) == (act != "identity")
+    with pytest.raises(ValueError, match="unknown activation"):
+        nn.Linear(3, 2, activation="softmax")
+
+
+def test_linear_matches_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    tl = torch.nn.Linear(5, 4).double()
+    m = nn.Linear(5, 4).double()
+    m.load_state_dict({k: v.detach().numpy() for k, v in tl.state_dict().items()})
+    x = rng.standard_normal((6, 5))
+    g = rng.standard_normal((6, 4))
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.tanh(tl(tx))
+    ty.backward(torch.tensor(g))
+    xt = gn.tensor(x, requires_grad=True)
+    y = nn.Sequential(m, nn.Tanh())(xt)
+    y.backward(g)
+    np.testing.assert_allclose(to_numpy(y), ty.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(xt.grad), tx.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(m.weight.grad), tl.weight.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(m.bias.grad), tl.bias.grad.numpy(), rtol=1e-12)
+    assert repr(m) == repr(tl)
+
+
+# ---------------------------------------------------------------------- Sequential fusion
+@pytest.mark.parametrize("act_module", [nn.ReLU(), nn.LeakyReLU(0.2), nn.Sigmoid(), nn.Tanh(), nn.GELU(),
+                                        nn.GELU(approximate="tanh"), nn.SiLU()], ids=repr)
+def test_sequential_fuses_linear_and_activation(backend, rng, act_module):
+    gn.manual_seed(1)
+    model = nn.Sequential(nn.Linear(5, 6), act_module, nn.Linear(6, 2)).double()
+    x = rng.standard_normal((8, 5))
+    xt = gn.tensor(x, requires_grad=True)
+    y = model(xt)
+    y.sum().backward()
+    fused = {n: to_numpy(p.grad) for n, p in model.named_parameters()}
+    fused_x = to_numpy(xt.grad)
+    model.zero_grad()
+    xs = gn.tensor(x, requires_grad=True)  # the same modules run one by one
+    h = model[0](xs)
+    y_sep = model[2](act_module(h))
+    y_sep.sum().backward()
+    assert type(h.grad_fn) is LinearAct and model[0].activation is None
+    np.testing.assert_allclose(to_numpy(y), to_numpy(y_sep), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fused_x, to_numpy(xs.grad), rtol=1e-10, atol=1e-12)
+    for n, p in model.named_parameters():
+        np.testing.assert_allclose(fused[n], to_numpy(p.grad), rtol=1e-10, atol=1e-12, err_msg=n)
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+
+
+def test_sequential_fusion_calls_fused_op_once(rng, monkeypatch):
+    import gpunet.nn.container as container
+
+    calls = []
+    real = container.linear
+    monkeypatch.setattr(container, "linear", lambda *a, **k: calls.append(k["activation"]) or real(*a, **k))
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 4), nn.Dropout(0.1), nn.Linear(4, 2),
+                          nn.Tanh(), nn.Linear(2, 2, activation="relu"), nn.Sigmoid())
+    model(rng.standard_normal((2, 3)))
+    assert calls == ["relu", "tanh"]  # Linear->Dropout and Linear(activation=...)->Sigmoid are not fused
