@@ -293,6 +293,8 @@ INDICES = {
     "list": [3, 3, 0],
     "boolean mask": np.array([True, False, True, True]),
     "2-D boolean mask": np.arange(12).reshape(4, 3) % 3 == 0,
+    "boolean mask + repeated int array": (np.array([False, True, False, False]), np.array([0, 0, 2])),
+    "boolean mask + slice": (np.array([True, False, True, True]), slice(1, None)),
 }
 
 
@@ -309,6 +311,17 @@ def test_getitem_repeated_indices_accumulate(backend):
     w = gn.tensor([1.0, 2.0, 3.0, 4.0, 5.0], dtype=np.float64)
     (x[[0, 0, 2, 0, 2]] * w).sum().backward()
     np.testing.assert_array_equal(to_numpy(x.grad), [1 + 2 + 4, 0, 3 + 5, 0])
+
+
+def test_getitem_mask_with_repeated_int_array_accumulates_like_torch(backend):
+    torch = torch_or_skip()
+    a = np.arange(6.0).reshape(2, 3)
+    rows, cols = np.array([True, False]), np.array([0, 0, 2])
+    x = leaf(a)
+    x[rows, cols].sum().backward()
+    tx = torch.tensor(a, requires_grad=True)
+    tx[torch.tensor(rows), torch.tensor(cols)].sum().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), tx.grad.numpy())
 
 
 def test_getitem_tensor_indices(backend, rng):

@@ -220,3 +220,14 @@ def test_argmax_argmin(backend):
     assert x.argmax().item() == 3
     assert to_numpy(x.argmax(dim=1)).tolist() == [1, 0]
     assert to_numpy(x.argmin(axis=0)).tolist() == [0, 1, 0]
+
+
+def test_zero_dim_results_hold_backend_arrays(backend):
+    x = gn.tensor([1.0, 2.0], requires_grad=True)
+    for t in (x.sum(), (x * x).mean(), x.max(), x.argmax(), x.sum() > 1, gn.tensor(2.0) * 3.0):
+        assert backend.is_array(t.data), type(t.data)
+    z = gn.tensor(2.0, requires_grad=True)
+    (z * z).backward()
+    assert backend.is_array(z.grad.data)
+    z.grad.zero_()
+    assert z.grad.item() == 0.0

@@ -42,6 +42,8 @@ class Tensor:
     @classmethod
     def _make(cls, data, requires_grad, grad_fn):
         t = object.__new__(cls)
+        if isinstance(data, np.generic):  # NumPy reductions and 0-d ops return scalars: keep an array
+            data = np.asarray(data)
         t.data = data
         t.requires_grad = requires_grad
         t.grad = None

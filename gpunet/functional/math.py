@@ -294,10 +294,10 @@ class GetItem(Function):
         out = xp.zeros(self.shape, dtype=g.dtype)
         index = self.index
         parts = index if isinstance(index, tuple) else (index,)
-        advanced = any(hasattr(p, "shape") or isinstance(p, list) for p in parts)
+        advanced = [p for p in parts if hasattr(p, "shape") or isinstance(p, list)]
         if advanced:
-            if any(getattr(p, "dtype", None) == np.bool_ for p in parts):
-                out[index] = g  # boolean masks select each element at most once
+            if all(getattr(p, "dtype", None) == np.bool_ for p in advanced):
+                out[index] = g  # boolean masks alone select each element at most once
             else:
                 self.backend.scatter_add(out, index, g)
         else:
