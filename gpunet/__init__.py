@@ -9,6 +9,7 @@ from .functional.math import (abs, cat, clamp, clip, concatenate, exp, log, matm
                               sqrt, stack, sum, transpose, where)
 from .gradcheck import GradcheckError, gradcheck
 from .io import load, save
+from . import data, functional, init, nn, optim  # noqa: E402  (sub-packages need the names above)
 
 float32 = "float32"
 float64 = "float64"
