@@ -534,7 +534,7 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
                          f"{tuple(input.shape)}") from None
     if isinstance(var, (int, float)):
         if var < 0:
-            raise ValueError(f"{op}: var is {var}; the variance must be >= 0")
+            raise ValueError(f"{op}: var is {var}, which is negative; the variance must be >= 0")
         var = _on_device_of(input, np.asarray(var), input.dtype)
     else:
         if not isinstance(var, Tensor):
