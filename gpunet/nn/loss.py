@@ -1,6 +1,7 @@
 """Loss modules: thin wrappers over :mod:`gpunet.functional.loss` (same arguments as PyTorch).
 
-``reduction`` is 'mean' (default), 'sum' or 'none'. Class weights are registered as buffers (as torch), so they
+``reduction`` is 'mean' (default), 'sum' or 'none' (torch's deprecated ``size_average``/``reduce`` are
+accepted in the same positions and translated as torch does). Class weights are registered as buffers (as torch), so they
 move with ``.to()`` and appear in the ``state_dict``.
 """
 from __future__ import annotations
@@ -24,9 +25,18 @@ def _F():
     return _LOSS
 
 
+def _legacy_reduction(size_average, reduce) -> str:
+    """torch's deprecated ``size_average``/``reduce`` pair as a ``reduction`` string."""
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    return ("mean" if size_average else "sum") if reduce else "none"
+
+
 class _Loss(Module):
-    def __init__(self, reduction: str = "mean"):
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__()
+        if size_average is not None or reduce is not None:
+            reduction = _legacy_reduction(size_average, reduce)
         if reduction not in _REDUCTIONS:
             raise ValueError(f"{type(self).__name__}: reduction must be one of 'mean', 'sum', 'none', got "
                              f"{reduction!r}")
@@ -34,8 +44,8 @@ class _Loss(Module):
 
 
 class _WeightedLoss(_Loss):
-    def __init__(self, weight=None, reduction: str = "mean"):
-        super().__init__(reduction)
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean"):
+        super().__init__(size_average, reduce, reduction)
         self.register_buffer("weight", weight)
 
 
@@ -63,8 +73,9 @@ class RMSELoss(_Loss):
 class CrossEntropyLoss(_WeightedLoss):
     """−Σ_c y_c log softmax(input)_c over logits (N, C) and class indices (N,) or class probabilities."""
 
-    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0):
-        super().__init__(weight, reduction)
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__(weight, size_average, reduce, reduction)
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
     def forward(self, input, target):
@@ -76,8 +87,9 @@ class CrossEntropyLoss(_WeightedLoss):
 class NLLLoss(_WeightedLoss):
     """−input[n, target[n]] over log-probabilities (N, C) and class indices (N,)."""
 
-    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean"):
-        super().__init__(weight, reduction)
+    def __init__(self, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
+                 reduction: str = "mean"):
+        super().__init__(weight, size_average, reduce, reduction)
         self.ignore_index = ignore_index
 
     def forward(self, input, target):
@@ -96,8 +108,8 @@ class BCELoss(_WeightedLoss):
 class BCEWithLogitsLoss(_Loss):
     """BCE on sigmoid(input), computed stably from the logits: max(x, 0) − x·t + log(1 + e^−|x|)."""
 
-    def __init__(self, weight=None, reduction: str = "mean", pos_weight=None):
-        super().__init__(reduction)
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction: str = "mean", pos_weight=None):
+        super().__init__(size_average, reduce, reduction)
         self.register_buffer("weight", weight)
         self.register_buffer("pos_weight", pos_weight)
 
@@ -110,7 +122,7 @@ class GaussianNLLLoss(_Loss):
     """½·(log max(var, eps) + (input − target)² / max(var, eps)) (+ ½·log 2π when ``full``)."""
 
     def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean"):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.full, self.eps = full, eps
 
     def forward(self, input, target, var):
@@ -120,8 +132,9 @@ class GaussianNLLLoss(_Loss):
 class MultiMarginLoss(_WeightedLoss):
     """Σ_{i≠y} max(0, margin − x_y + x_i)^p / C per sample (multi-class hinge)."""
 
-    def __init__(self, p: int = 1, margin: float = 1.0, weight=None, reduction: str = "mean"):
-        super().__init__(weight, reduction)
+    def __init__(self, p: int = 1, margin: float = 1.0, weight=None, size_average=None, reduce=None,
+                 reduction: str = "mean"):
+        super().__init__(weight, size_average, reduce, reduction)
         if p not in (1, 2):
             raise ValueError(f"MultiMarginLoss: only p = 1 and p = 2 are supported, got p={p}")
         self.p, self.margin = p, margin
