@@ -15,10 +15,10 @@ REDUCTIONS = ["mean", "sum", "none"]
 
 
 # ---------------------------------------------------------------------------------------------- NumPy references
-def _reduce(l, red, denom=None):
+def _reduce(loss, red, denom=None):
     if red == "none":
-        return l
-    return l.sum() if red == "sum" else l.sum() / (l.size if denom is None else denom)
+        return loss
+    return loss.sum() if red == "sum" else loss.sum() / (loss.size if denom is None else denom)
 
 
 def _log_softmax(x, axis):
@@ -67,8 +67,8 @@ def ref_soft_cross_entropy(red, x, q, weight=None, label_smoothing=0.0):
 
 def ref_bce(red, x, y, weight=None):
     w = 1.0 if weight is None else weight
-    l = -w * (y * np.maximum(np.log(x), -100) + (1 - y) * np.maximum(np.log(1 - x), -100))
-    return _reduce(l, red)
+    loss = -w * (y * np.maximum(np.log(x), -100) + (1 - y) * np.maximum(np.log(1 - x), -100))
+    return _reduce(loss, red)
 
 
 def ref_bce_logits(red, x, y, weight=None, pos_weight=None):
@@ -82,8 +82,8 @@ def ref_gaussian_nll(red, x, y, var, full=False, eps=1e-6):
     if np.ndim(var) == x.ndim - 1:
         var = var[..., None]
     v = np.maximum(var, eps)
-    l = 0.5 * (np.log(v) + (x - y) ** 2 / v) + (0.5 * np.log(2 * np.pi) if full else 0.0)
-    return _reduce(l, red)
+    loss = 0.5 * (np.log(v) + (x - y) ** 2 / v) + (0.5 * np.log(2 * np.pi) if full else 0.0)
+    return _reduce(loss, red)
 
 
 def ref_multi_margin(red, x, target, p=1, margin=1.0, weight=None):
@@ -299,7 +299,7 @@ def test_forward_and_gradients_match_torch(backend, name, reduction):
     tout = CASES[name][3](torch.nn.functional, reduction, *txs, **tconsts)
     tout.backward(torch.tensor(g))
     np.testing.assert_allclose(to_numpy(out), tout.detach().numpy(), rtol=1e-12, atol=1e-13)
-    for i, (t, tx) in enumerate(zip(ts, txs)):
+    for i, (t, tx) in enumerate(zip(ts, txs, strict=True)):
         assert tx.grad is not None, f"torch gives no gradient for argument {i}"
         np.testing.assert_allclose(to_numpy(t.grad), tx.grad.numpy(), rtol=1e-10, atol=1e-12,
                                    err_msg=f"gradient of argument {i}")

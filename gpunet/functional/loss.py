@@ -98,23 +98,32 @@ def _class_weight(weight, input, n_classes: int, op: str):
     return w
 
 
-def _index_target(target, input, op: str):
-    """Class indices as a raw integer array on the input's device."""
-    t = _on_device_of(input, target)
+def _index_target(target, input, n_classes: int, op: str, ignore_index=None):
+    """Class indices as a raw integer array on the input's device, checked to lie in [0, n_classes).
+
+    The check runs where the target is: a NumPy target is checked on the host before it moves, so a GPU input
+    with host labels costs no device synchronisation.
+    """
+    t = _data(target)
+    if not hasattr(t, "dtype"):  # a list or a Python int
+        t = np.asarray(t)
     if np.dtype(t.dtype).kind not in "iu":
         raise TypeError(f"{op}: class-index targets must be integers, got dtype {t.dtype}; convert them with "
                         f"target.astype('int64')" + (" (or give class probabilities shaped like the input)"
                                                     if op == "cross_entropy" else ""))
-    return t
+    _check_labels(t, n_classes, op, ignore_index)
+    return _on_device_of(input, t)
 
 
-def _check_labels(xp, target, n_classes: int, op: str, ignore_index=None) -> None:
+def _check_labels(target, n_classes: int, op: str, ignore_index=None) -> None:
     """Raise IndexError naming the first label outside [0, n_classes) (``ignore_index`` is allowed)."""
     bad = (target < 0) | (target >= n_classes)
     if ignore_index is not None:
         bad &= target != ignore_index
     if not bool(bad.any()):
         return
+    be = backend_of((target,))
+    bad, target = be.to_host(bad), be.to_host(target)
     flat = int(bad.reshape(-1).argmax())
     pos = tuple(int(i) for i in np.unravel_index(flat, target.shape))
     value = int(target.reshape(-1)[flat])
@@ -154,15 +163,15 @@ def _unrows(loss, out_shape, reduction):
 
 
 # ====================================================================== reduction
-def _reduce(l, reduction, denom=None):
-    """``l`` reduced; 'mean' divides by ``denom`` (default: the number of elements)."""
+def _reduce(loss, reduction, denom=None):
+    """``loss`` reduced; 'mean' divides by ``denom`` (default: the number of elements)."""
     if reduction == "none":
-        return l
-    s = l.sum()
+        return loss
+    s = loss.sum()
     if reduction == "sum":
         return s
     with np.errstate(divide="ignore", invalid="ignore"):  # an empty or fully ignored batch gives nan, as torch
-        return s / (l.size if denom is None else denom)
+        return s / (loss.size if denom is None else denom)
 
 
 def _reduce_grad(g, reduction, denom):
@@ -201,12 +210,12 @@ class _Pointwise(Function):
 
     def forward(self, xp, x, y, w, reduction="mean", **params):
         self.params = params
-        l = self.loss(xp, x, y)
+        loss = self.loss(xp, x, y)
         if w is not None:
-            l = l * w
+            loss = loss * w
         self.w, self.reduction = w, reduction
-        self.denom = w.sum() if (w is not None and self.mean_by_weight) else l.size
-        return _reduce(l, reduction, self.denom)
+        self.denom = w.sum() if (w is not None and self.mean_by_weight) else loss.size
+        return _reduce(loss, reduction, self.denom)
 
     def backward(self, xp, g):
         g = _reduce_grad(g, self.reduction, self.denom)
@@ -325,11 +334,11 @@ class GaussianNLL(Function):
     def forward(self, xp, x, y, var, full=False, eps=1e-6, reduction="mean"):
         v = xp.maximum(var, eps).astype(x.dtype, copy=False)
         d = x - y
-        l = 0.5 * (xp.log(v) + d * d / v)
+        loss = 0.5 * (xp.log(v) + d * d / v)
         if full:
-            l = l + 0.5 * math.log(2 * math.pi)
-        self.v, self.d, self.reduction, self.denom = v, d, reduction, l.size
-        return _reduce(l, reduction)
+            loss = loss + 0.5 * math.log(2 * math.pi)
+        self.v, self.d, self.reduction, self.denom = v, d, reduction, loss.size
+        return _reduce(loss, reduction)
 
     def backward(self, xp, g):
         g = _reduce_grad(g, self.reduction, self.denom)
@@ -421,10 +430,10 @@ class SoftTargetCrossEntropy(Function):
             shape[axis] = weight.shape[0]
             w = weight.reshape(shape)
         wq = q if w is None else q * w
-        l = -(wq * logp).sum(axis=axis)
+        loss = -(wq * logp).sum(axis=axis)
         self.logp, self.wq, self.w, self.axis = logp, wq, w, axis
-        self.reduction, self.denom = reduction, l.size
-        return _reduce(l, reduction)
+        self.reduction, self.denom = reduction, loss.size
+        return _reduce(loss, reduction)
 
     def backward(self, xp, g):
         r = _reduce_grad(g, self.reduction, self.denom)
@@ -453,14 +462,14 @@ class MultiMargin(Function):
         h = margin - x[rows, target][:, None] + x
         h[rows, target] = 0  # the target class itself does not count
         h = xp.maximum(h, 0)
-        l = (h if p == 1 else h * h).sum(axis=1) / c
+        loss = (h if p == 1 else h * h).sum(axis=1) / c
         wt = None
         if weight is not None:
             wt = weight[target]
-            l = l * wt
+            loss = loss * wt
         self.h, self.rows, self.target, self.wt, self.p = h, rows, target, wt, p
         self.reduction, self.denom = reduction, n
-        return _reduce(l, reduction)
+        return _reduce(loss, reduction)
 
     def backward(self, xp, g):
         r = _reduce_grad(g, self.reduction, self.denom)
@@ -553,7 +562,7 @@ def _var_shape(var, ishape, op):
         return var
     if vshape == ishape[:-1]:
         return reshape(var, vshape + (1,))
-    if len(vshape) == len(ishape) and sum(v for i, v in zip(ishape, vshape) if i != v) == 1:
+    if len(vshape) == len(ishape) and sum(v for i, v in zip(ishape, vshape, strict=True) if i != v) == 1:
         return var
     raise ValueError(f"{op}: var of shape {vshape} does not fit input shape {ishape}: give the input's shape, "
                      f"the input's shape without its last dimension {ishape[:-1]}, or the input's shape with "
@@ -586,9 +595,8 @@ def cross_entropy(input, target, weight=None, *, ignore_index: int = -100, reduc
     w = _class_weight(weight, input, c, op)
     if _is_float(target):
         return _soft_cross_entropy(input, target, w, reduction, label_smoothing, c, op)
-    t = _index_target(target, input, op)
+    t = _index_target(target, input, c, op, ignore_index)
     x2, t1, out_shape = _as_rows(input, t, op)
-    _check_labels(backend_of((t,)).xp, t, c, op, ignore_index)
     loss = SoftmaxCrossEntropy.apply(x2, t1, w, reduction=reduction, ignore_index=int(ignore_index),
                                      label_smoothing=float(label_smoothing))
     return _unrows(loss, out_shape, reduction)
@@ -624,9 +632,8 @@ def nll_loss(input, target, weight=None, *, ignore_index: int = -100, reduction:
         raise ValueError(f"{op}: input must have a class dimension, got a 0-d input")
     c = input.shape[1] if input.ndim > 1 else input.shape[0]
     w = _class_weight(weight, input, c, op)
-    t = _index_target(target, input, op)
+    t = _index_target(target, input, c, op, ignore_index)
     x2, t1, out_shape = _as_rows(input, t, op)
-    _check_labels(backend_of((t,)).xp, t, c, op, ignore_index)
     loss = NLL.apply(x2, t1, w, reduction=reduction, ignore_index=int(ignore_index))
     return _unrows(loss, out_shape, reduction)
 
@@ -675,8 +682,7 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
         raise ValueError(f"{op}: input must be (N, C) or (C,), got shape {tuple(input.shape)}")
     c = input.shape[-1]
     w = _class_weight(weight, input, c, op)
-    t = _index_target(target, input, op)
+    t = _index_target(target, input, c, op)
     x2, t1, out_shape = _as_rows(input, t, op)
-    _check_labels(backend_of((t,)).xp, t, c, op)
     loss = MultiMargin.apply(x2, t1, w, p=int(p), margin=float(margin), reduction=reduction)
     return _unrows(loss, out_shape, reduction)
