@@ -552,3 +552,22 @@ def test_losses_reject_integer_inputs(backend):
 def test_all_names_are_exported():
     for name in L.__all__:
         assert callable(getattr(L, name))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_masked_and_unmasked_class_paths_agree(backend, rng, weighted, smoothing):
+    """Where the labels are on the device, the wrappers cannot know that none is ignored and take the masked
+    path; it must give what the unmasked path gives."""
+    x, target = rng.standard_normal((5, 4)), rng.integers(0, 4, 5)
+    w = backend.asarray(rng.uniform(0.5, 2, 4)) if weighted else None
+    t = backend.asarray(target)
+    for fn, kw in [(L.SoftmaxCrossEntropy, {"label_smoothing": smoothing}), (L.NLL, {})]:
+        grads = []
+        for masked in (False, True):
+            xt = leaf(x)
+            loss = fn.apply(xt, t, w, reduction="mean", ignore_index=-100, masked=masked, **kw)
+            loss.backward()
+            grads.append((loss.item(), to_numpy(xt.grad)))
+        assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-14)
+        np.testing.assert_allclose(grads[0][1], grads[1][1], rtol=1e-14, atol=1e-16)

@@ -99,10 +99,11 @@ def _class_weight(weight, input, n_classes: int, op: str):
 
 
 def _index_target(target, input, n_classes: int, op: str, ignore_index=None):
-    """Class indices as a raw integer array on the input's device, checked to lie in [0, n_classes).
+    """``(t, masked)``: class indices as a raw integer array on the input's device, checked to lie in
+    [0, n_classes), and whether some entry may equal ``ignore_index``.
 
     The check runs where the target is: a NumPy target is checked on the host before it moves, so a GPU input
-    with host labels costs no device synchronisation.
+    with host labels costs no device synchronisation (and ``masked`` is exact there; True when unknown).
     """
     t = _data(target)
     if not hasattr(t, "dtype"):  # a list or a Python int
@@ -112,7 +113,9 @@ def _index_target(target, input, n_classes: int, op: str, ignore_index=None):
                         f"target.astype('int64')" + (" (or give class probabilities shaped like the input)"
                                                     if op == "cross_entropy" else ""))
     _check_labels(t, n_classes, op, ignore_index)
-    return _on_device_of(input, t)
+    on_host = isinstance(t, np.ndarray)
+    masked = ignore_index is not None and (not on_host or bool((t == ignore_index).any()))
+    return _on_device_of(input, t), masked
 
 
 def _check_labels(target, n_classes: int, op: str, ignore_index=None) -> None:
@@ -182,18 +185,29 @@ def _reduce_grad(g, reduction, denom):
         return g / denom
 
 
-def _weights_of_rows(xp, target, weight, ignore_index, dtype):
-    """For class-index losses: ``(safe, row_w, keep)``.
+def _weights_of_rows(xp, target, weight, ignore_index, dtype, masked=True):
+    """For class-index losses: ``(safe, row_w, keep, denom)``; ``None`` stands for all ones.
 
-    ``safe`` is the target with ignored entries replaced by class 0, ``keep`` is 1.0 where the entry counts and
-    0.0 where it equals ``ignore_index``, ``row_w`` is ``weight[target] · keep`` (``keep`` without weights).
-    The 'mean' reduction divides by ``Σ row_w``.
+    ``keep`` is 1.0 where the entry counts and 0.0 where it equals ``ignore_index`` (``None`` when ``masked`` is
+    False: the caller knows that no entry is ignored), ``safe`` the target with ignored entries replaced by class
+    0, ``row_w`` = ``weight[target] · keep``, ``denom`` what 'mean' divides by: Σ row_w (the row count when
+    ``row_w`` is ``None``). The unmasked, unweighted case costs no extra pass.
     """
-    ignored = target == ignore_index
-    safe = xp.where(ignored, 0, target)
-    keep = (~ignored).astype(dtype)
-    row_w = keep if weight is None else weight[safe] * keep
-    return safe, row_w, keep
+    if masked:
+        ignored = target == ignore_index
+        safe = xp.where(ignored, 0, target)
+        keep = (~ignored).astype(dtype)
+        row_w = keep if weight is None else weight[safe] * keep
+    else:
+        safe, keep = target, None
+        row_w = None if weight is None else weight[target]
+    denom = target.shape[0] if row_w is None else row_w.sum()
+    return safe, row_w, keep, denom
+
+
+def _times(a, b):
+    """``a · b`` where ``b`` may be ``None`` (all ones)."""
+    return a if b is None else a * b
 
 
 # ====================================================================== Functions: regression
@@ -361,31 +375,33 @@ class SoftmaxCrossEntropy(Function):
 
     arg_names = ("input", "target", "weight")
 
-    def forward(self, xp, z, target, weight, reduction="mean", ignore_index=-100, label_smoothing=0.0):
+    def forward(self, xp, z, target, weight, reduction="mean", ignore_index=-100, label_smoothing=0.0,
+                masked=True):
         n, c = z.shape
-        safe, row_w, keep = _weights_of_rows(xp, target, weight, ignore_index, z.dtype)
+        safe, row_w, keep, denom = _weights_of_rows(xp, target, weight, ignore_index, z.dtype, masked)
         rows, self.probs = self.backend.softmax_xent_forward(z, safe)
-        per = rows * row_w
+        per = _times(rows, row_w)
         eps = label_smoothing
         if eps:
             w_sum = c if weight is None else weight.sum()
             diff = z[xp.arange(n), safe][:, None] - z  # lse − z_c = rows + (z_t − z_c)
             cross = diff.sum(axis=1) if weight is None else diff @ weight
-            per = (1 - eps) * per + (eps / c) * (w_sum * rows + cross) * keep
+            per = (1 - eps) * per + (eps / c) * _times(w_sum * rows + cross, keep)
             self.w_sum = w_sum
         self.safe, self.row_w, self.keep, self.weight = safe, row_w, keep, weight
-        self.reduction, self.eps, self.denom = reduction, eps, row_w.sum()
-        return _reduce(per, reduction, self.denom)
+        self.reduction, self.eps, self.denom = reduction, eps, denom
+        return _reduce(per, reduction, denom)
 
     def backward(self, xp, g):
         r = _reduce_grad(g, self.reduction, self.denom)
         eps, probs = self.eps, self.probs
-        coef = r * self.row_w
+        n = probs.shape[0]
+        coef = _times(r, self.row_w)
         if eps:
             coef = coef * (1 - eps)
-        d = self.backend.softmax_xent_backward(probs, self.safe, coef)
+        d = self.backend.softmax_xent_backward(probs, self.safe, xp.broadcast_to(coef, (n,)))
         if eps:
-            k = ((eps / probs.shape[1]) * r * self.keep)[:, None]
+            k = xp.broadcast_to(_times((eps / probs.shape[1]) * r, self.keep), (n,))[:, None]
             if self.weight is None:
                 d += k * (probs.shape[1] * probs - 1)
             else:
@@ -398,18 +414,18 @@ class NLL(Function):
 
     arg_names = ("input", "target", "weight")
 
-    def forward(self, xp, logp, target, weight, reduction="mean", ignore_index=-100):
-        safe, row_w, _ = _weights_of_rows(xp, target, weight, ignore_index, logp.dtype)
+    def forward(self, xp, logp, target, weight, reduction="mean", ignore_index=-100, masked=True):
+        safe, row_w, _, denom = _weights_of_rows(xp, target, weight, ignore_index, logp.dtype, masked)
         self.rows = xp.arange(logp.shape[0])
-        per = -logp[self.rows, safe] * row_w
-        self.shape, self.safe, self.row_w = logp.shape, safe, row_w
-        self.reduction, self.denom = reduction, row_w.sum()
-        return _reduce(per, reduction, self.denom)
+        per = _times(-logp[self.rows, safe], row_w)
+        self.shape, self.dtype, self.safe, self.row_w = logp.shape, logp.dtype, safe, row_w
+        self.reduction, self.denom = reduction, denom
+        return _reduce(per, reduction, denom)
 
     def backward(self, xp, g):
-        coef = _reduce_grad(g, self.reduction, self.denom) * self.row_w
-        d = xp.zeros(self.shape, dtype=coef.dtype)
-        d[self.rows, self.safe] = -coef
+        coef = _times(_reduce_grad(g, self.reduction, self.denom), self.row_w)
+        d = xp.zeros(self.shape, dtype=self.dtype)
+        d[self.rows, self.safe] = -xp.broadcast_to(coef, (self.shape[0],))
         return d, None, None
 
 
@@ -595,10 +611,10 @@ def cross_entropy(input, target, weight=None, *, ignore_index: int = -100, reduc
     w = _class_weight(weight, input, c, op)
     if _is_float(target):
         return _soft_cross_entropy(input, target, w, reduction, label_smoothing, c, op)
-    t = _index_target(target, input, c, op, ignore_index)
+    t, masked = _index_target(target, input, c, op, ignore_index)
     x2, t1, out_shape = _as_rows(input, t, op)
     loss = SoftmaxCrossEntropy.apply(x2, t1, w, reduction=reduction, ignore_index=int(ignore_index),
-                                     label_smoothing=float(label_smoothing))
+                                     label_smoothing=float(label_smoothing), masked=masked)
     return _unrows(loss, out_shape, reduction)
 
 
@@ -632,9 +648,9 @@ def nll_loss(input, target, weight=None, *, ignore_index: int = -100, reduction:
         raise ValueError(f"{op}: input must have a class dimension, got a 0-d input")
     c = input.shape[1] if input.ndim > 1 else input.shape[0]
     w = _class_weight(weight, input, c, op)
-    t = _index_target(target, input, c, op, ignore_index)
+    t, masked = _index_target(target, input, c, op, ignore_index)
     x2, t1, out_shape = _as_rows(input, t, op)
-    loss = NLL.apply(x2, t1, w, reduction=reduction, ignore_index=int(ignore_index))
+    loss = NLL.apply(x2, t1, w, reduction=reduction, ignore_index=int(ignore_index), masked=masked)
     return _unrows(loss, out_shape, reduction)
 
 
@@ -682,7 +698,7 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
         raise ValueError(f"{op}: input must be (N, C) or (C,), got shape {tuple(input.shape)}")
     c = input.shape[-1]
     w = _class_weight(weight, input, c, op)
-    t = _index_target(target, input, c, op)
+    t, _ = _index_target(target, input, c, op)
     x2, t1, out_shape = _as_rows(input, t, op)
     loss = MultiMargin.apply(x2, t1, w, p=int(p), margin=float(margin), reduction=reduction)
     return _unrows(loss, out_shape, reduction)
