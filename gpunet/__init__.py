@@ -11,5 +11,7 @@ from .gradcheck import GradcheckError, gradcheck
 from .io import load, save
 from . import data, functional, init, nn, optim  # noqa: E402  (sub-packages need the names above)
 
-float32 = "float32"
-float64 = "float64"
+import numpy as _np  # noqa: E402
+
+float16, float32, float64 = _np.float16, _np.float32, _np.float64
+int32, int64, bool_ = _np.int32, _np.int64, _np.bool_

@@ -138,7 +138,7 @@ class Tensor:
         """This tensor on ``device`` ("cpu" / "cuda") and/or as ``dtype``; differentiable, ``self`` if unchanged."""
         from ..functional.math import to_device, cast
 
-        if isinstance(device, (np.dtype, type)) and dtype is None:
+        if dtype is None and device is not None and _is_dtype(device):
             device, dtype = None, device
         out = self
         if device is not None:
@@ -405,6 +405,19 @@ class Tensor:
         from ..functional import activation
 
         return activation.softmax(self, dim)
+
+
+def _is_dtype(x) -> bool:
+    """True for a dtype given as np.dtype, a type like np.float32, or a name like "float32" (not a device)."""
+    if isinstance(x, (np.dtype, type)):
+        return True
+    if isinstance(x, str) and x.lower() not in ("cpu", "cuda", "gpu", "numpy", "cupy") and not x.startswith("cuda:"):
+        try:
+            np.dtype(x)
+            return True
+        except TypeError:
+            return False
+    return False
 
 
 def _dim(axis, dim):

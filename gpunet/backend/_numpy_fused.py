@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._parallel import BLOCK, run_blocked
+from . import _parallel
+from ._parallel import run_blocked
 
 # activations done in place here; the rest (exact GELU needs erf) use the reference
 FAST_ACTS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", None)
@@ -23,7 +24,7 @@ class Saved:
 
 
 def _rows(ncols: int) -> int:
-    return max(1, BLOCK // max(ncols, 1))
+    return max(1, _parallel.BLOCK // max(ncols, 1))
 
 
 def _over_rows(fn, nrows: int, ncols: int):
@@ -125,11 +126,11 @@ def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum,
         running_var += (momentum * n / max(n - 1, 1)) * var.astype(running_var.dtype, copy=False)
     xhat = np.empty_like(x)
     y = np.empty_like(x)
-    scale = invstd * gamma if gamma is not None else invstd
 
     def norm(r0, r1):
         xh = xhat[r0:r1]
-        np.subtract(x[r0:r1], mean, out=xh)
+        np.subtract(x[r0:r1], shift, out=xh)   # (x − shift) − dmean keeps the digits a rounded mean loses
+        xh -= dmean
         xh *= invstd
         yb = y[r0:r1]
         if gamma is not None:
@@ -139,7 +140,6 @@ def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum,
             yb[...] = xh
 
     _over_rows(norm, n, c)
-    del scale
     return y, (xhat, invstd)
 
 
