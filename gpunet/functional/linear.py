@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
+from ..backend.base import Backend
 
 __all__ = ["linear", "LinearAct", "FUSED_ACTIVATIONS", "normalize_activation"]
 
-# Names ``linear(..., activation=)`` accepts (None and "identity" mean no activation).
-FUSED_ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh", "silu")
+# Names ``linear(..., activation=)`` accepts (None and "identity" mean no activation): what every backend fuses.
+FUSED_ACTIVATIONS = Backend.FUSED_ACTIVATIONS
 
 
 def normalize_activation(activation) -> str:
