@@ -159,6 +159,16 @@ class Backend:
         d *= grad_rows[:, None].astype(d.dtype, copy=False)
         return d
 
+    # Whether optimizers should keep a small group's parameters, gradients and state in one flat buffer each
+    # (views per parameter) so an update is a handful of calls for the whole group: pays where per-call overhead
+    # dominates (the CPU), not where each call is one kernel launch anyway.
+    flat_optimizer_max: int = 0
+
+    def elementwise(self, fn):
+        """``fn(xp, *args)`` — an in-place elementwise update over arrays of one size — as this backend runs it
+        best. The reference runs it as it is; the CPU backend runs it over cache-sized blocks on every core."""
+        return fn
+
     def optimizer_kernel(self, name: str):
         """A fused in-place update for optimizer ``name`` ("sgd", "adam", ...), or None to use the generic
         ``xp`` update in :mod:`gpunet.optim`. Overridden by backends that have one (same signature)."""

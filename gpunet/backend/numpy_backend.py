@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _numpy_fused as fused
+from . import _parallel
 from .base import Backend
 
 
@@ -25,9 +26,31 @@ def _fast(*arrays) -> bool:
 class NumpyBackend(Backend):
     name = "numpy"
     device = "cpu"
+    flat_optimizer_max = 1 << 20
+
+    def elementwise(self, fn):
+        """``fn`` run over aligned blocks of its array arguments (all arrays of the first array's size), the
+        blocks spread over the cores; small arrays go straight to ``fn``."""
+        wrapped = self._elementwise_cache.get(fn)
+        if wrapped is None:
+            def wrapped(xp, *args, **kw):
+                first = next((a for a in args if type(a) is np.ndarray), None)
+                n = first.size if first is not None else 0
+                if n <= _parallel.BLOCK or not all(a.flags.c_contiguous for a in args if type(a) is np.ndarray):
+                    return fn(xp, *args, **kw)
+                arr = [type(a) is np.ndarray and a.size == n for a in args]
+                flat = [a.reshape(-1) if is_a else a for a, is_a in zip(args, arr)]
+
+                def block(i, j):
+                    fn(xp, *[a[i:j] if is_a else a for a, is_a in zip(flat, arr)], **kw)
+
+                _parallel.run_blocked(block, n)
+            self._elementwise_cache[fn] = wrapped
+        return wrapped
 
     def __init__(self):
         super().__init__(np)
+        self._elementwise_cache = {}
 
     def is_array(self, a) -> bool:
         return isinstance(a, np.ndarray)

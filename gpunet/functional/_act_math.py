@@ -43,7 +43,7 @@ def forward(xp, act, z, alpha=0.01):
         return z, None
     if act == "relu":
         mask = z > 0
-        return z * mask, mask
+        return xp.where(mask, z, 0).astype(z.dtype, copy=False), mask
     if act == "leaky_relu":
         mask = z > 0
         return xp.where(mask, z, z * alpha), mask
