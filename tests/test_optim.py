@@ -88,7 +88,6 @@ def test_trajectory_matches_torch(backend, name, cls_name, defaults, second):
     ref = _torch_run(torch, cls_name, defaults, second, 20)
     params, opt = make_gn(cls_name, defaults, second)
     c = gn.tensor(C)
-    moved = 0.0
     for tw, tb in ref:
         opt.zero_grad()
         loss_fn(*params, c).backward()

@@ -44,7 +44,7 @@ class SGD(Optimizer):
         if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:
-                buf = state["momentum_buffer"] = xp.empty_like(param)
+                buf = state["momentum_buffer"] = xp.zeros_like(param)
                 init = True
         kernel(xp, param, grad, buf, float(group["lr"]), momentum, float(group["dampening"]),
                float(group["weight_decay"]), bool(group["nesterov"]), bool(group["maximize"]), init)
