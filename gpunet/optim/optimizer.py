@@ -59,6 +59,7 @@ class Optimizer:
         self._validate(self.defaults)
         self.state: defaultdict = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
+        self._flat: dict[int, _FlatGroup] = {}
         groups = list(params)
         if len(groups) == 0:
             raise ValueError(f"{type(self).__name__} got an empty parameter list; pass model.parameters() of a "
@@ -153,11 +154,15 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                self._step_param(p, group)
+            if not self._step_group_flat(group):
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    self._step_param(p, group)
         return loss
+
+    def _kernel(self, be):
+        return be.optimizer_kernel(self._kernel_name) or be.elementwise(type(self)._reference)
 
     def _step_param(self, p: Tensor, group: dict[str, Any]) -> None:
         grad = p.grad.data
@@ -165,8 +170,37 @@ class Optimizer:
         if grad.shape != p.data.shape:
             raise ValueError(f"{type(self).__name__}.step: a parameter of shape {p.data.shape} has a gradient of "
                              f"shape {grad.shape}; assign p.grad a tensor shaped like p")
-        kernel = be.optimizer_kernel(self._kernel_name) or type(self)._reference
-        self._update(kernel, be.xp, p.data, grad, self.state[p], group)
+        self._update(self._kernel(be), be.xp, p.data, grad, self.state[p], group)
+
+    # ----------------------------------------------------------------- flat groups (few calls per step)
+    def _step_group_flat(self, group: dict[str, Any]) -> bool:
+        """Update a whole group with ONE call of the update over flat buffers, where the backend asks for it
+        (``Backend.flat_optimizer_max``: the CPU, for groups small enough that per-call overhead dominates).
+
+        The parameters' arrays become views of one flat buffer (the Parameter objects stay the same), and each
+        parameter's state arrays are views of the flat state, so ``state``/``state_dict`` read as usual. Needs
+        every parameter of the group to have a gradient, one backend and dtype, and equal step counts; otherwise
+        returns False and the group is updated parameter by parameter.
+        """
+        params = group["params"]
+        grads = [p.grad for p in params]
+        flat = self._flat.get(id(group))
+        if any(g is None or g.data.shape != p.data.shape for g, p in zip(grads, params)):
+            # parameter-by-parameter this time; step counts may part, so the flat group is rebuilt (and checked)
+            self._flat.pop(id(group), None)
+            return False
+        if flat is None or not flat.matches(params):
+            self._flat.pop(id(group), None)
+            flat = _FlatGroup.build(params, self.state)
+            if flat is None:
+                return False
+            self._flat[id(group)] = flat
+        xp = flat.backend.xp
+        for view, g in zip(flat.grad_views, grads):
+            xp.copyto(view, g.data)
+        self._update(self._kernel(flat.backend), xp, flat.param, flat.grad, flat.state, group)
+        flat.publish(params, self.state)
+        return True
 
     # ----------------------------------------------------------------- state dicts
     def state_dict(self) -> dict[str, Any]:
@@ -222,6 +256,7 @@ class Optimizer:
             new_groups.append(ng)
         self.state = state
         self.param_groups = new_groups
+        self._flat = {}
 
     @staticmethod
     def _load_param_state(p: Tensor, index: int, saved: dict) -> dict:
@@ -252,3 +287,75 @@ class Optimizer:
                     lines.append(f"    {key}: {group[key]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+class _FlatGroup:
+    """One group's parameters, gradients and state packed in flat buffers; per-parameter views of each."""
+
+    def __init__(self, backend, param, grad, offsets, shapes, views, grad_views, state):
+        self.backend, self.param, self.grad = backend, param, grad
+        self.offsets, self.shapes, self.views, self.grad_views = offsets, shapes, views, grad_views
+        self.state = state
+
+    @classmethod
+    def build(cls, params, state) -> "_FlatGroup | None":
+        if not params:
+            return None
+        datas = [p.data for p in params]
+        be = _backend.backend_of(datas)
+        total = sum(int(d.size) for d in datas)
+        if total > be.flat_optimizer_max or len(params) < 2:
+            return None
+        dtype = datas[0].dtype
+        if dtype.kind != "f" or any(d.dtype != dtype for d in datas) or len({id(p) for p in params}) != len(params):
+            return None
+        steps = {state[p].get("step") if p in state else None for p in params}
+        if len(steps) != 1:
+            return None
+        keys = set(state[params[0]]) if params[0] in state else set()
+        if any(set(state[p]) != keys for p in params if p in state):
+            return None
+        xp = be.xp
+        offsets, shapes, o = [], [], 0
+        for d in datas:
+            offsets.append(o)
+            shapes.append(d.shape)
+            o += int(d.size)
+        flat_p = xp.empty(total, dtype=dtype)
+        flat_g = xp.zeros(total, dtype=dtype)
+        views, grad_views = [], []
+        for p, off, shp in zip(params, offsets, shapes):
+            n = int(np.prod(shp, dtype=np.int64))
+            v = flat_p[off:off + n].reshape(shp)
+            v[...] = p.data
+            p.data = v
+            views.append(v)
+            grad_views.append(flat_g[off:off + n].reshape(shp))
+        flat_state: dict[str, Any] = {}
+        first = state[params[0]] if params[0] in state else {}
+        for k, v in first.items():
+            if _is_array(v) and getattr(v, "shape", None) == params[0].data.shape:
+                buf = xp.empty(total, dtype=v.dtype)
+                for p, off, shp in zip(params, offsets, shapes):
+                    buf[off:off + int(np.prod(shp, dtype=np.int64))] = state[p][k].reshape(-1)
+                flat_state[k] = buf
+            else:
+                flat_state[k] = v
+        return cls(be, flat_p, flat_g, offsets, shapes, views, grad_views, flat_state)
+
+    def matches(self, params) -> bool:
+        """The parameters still hold the views this group made (nothing rebound them, e.g. by ``to()``)."""
+        return len(params) == len(self.views) and all(p.data is v for p, v in zip(params, self.views))
+
+    def publish(self, params, state) -> None:
+        """Give each parameter's state entries as views of the flat state (and the shared step count)."""
+        for p, off, shp in zip(params, self.offsets, self.shapes):
+            st = state[p]
+            n = int(np.prod(shp, dtype=np.int64))
+            for k, v in self.state.items():
+                if _is_array(v) and getattr(v, "ndim", 0) == 1 and v.shape[0] == self.param.shape[0]:
+                    cur = st.get(k)
+                    if cur is None or cur.base is not v:
+                        st[k] = v[off:off + n].reshape(shp)
+                else:
+                    st[k] = v
