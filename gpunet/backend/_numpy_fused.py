@@ -30,6 +30,8 @@ def _rows(ncols: int) -> int:
 def _over_rows(fn, nrows: int, ncols: int):
     """Run ``fn(r0, r1)`` over row blocks of an (nrows, ncols) array; returns the per-block results."""
     rows = _rows(ncols)
+    if nrows <= rows:
+        return [fn(0, nrows)]
     return run_blocked(fn, nrows, block=rows)
 
 

@@ -348,14 +348,21 @@ class _FlatGroup:
         return len(params) == len(self.views) and all(p.data is v for p, v in zip(params, self.views))
 
     def publish(self, params, state) -> None:
-        """Give each parameter's state entries as views of the flat state (and the shared step count)."""
-        for p, off, shp in zip(params, self.offsets, self.shapes):
-            st = state[p]
-            n = int(np.prod(shp, dtype=np.int64))
-            for k, v in self.state.items():
-                if _is_array(v) and getattr(v, "ndim", 0) == 1 and v.shape[0] == self.param.shape[0]:
-                    cur = st.get(k)
-                    if cur is None or cur.base is not v:
+        """Give each parameter's state entries as views of the flat state (and the shared step count). The
+        views are made once per set of state keys; later steps only copy the scalars."""
+        keys = tuple(self.state)
+        if keys != getattr(self, "_published", None):
+            n_total = self.param.shape[0]
+            for p, off, shp in zip(params, self.offsets, self.shapes):
+                st = state[p]
+                n = int(np.prod(shp, dtype=np.int64))
+                for k, v in self.state.items():
+                    if _is_array(v) and getattr(v, "ndim", 0) == 1 and v.shape[0] == n_total:
                         st[k] = v[off:off + n].reshape(shp)
-                else:
-                    st[k] = v
+            self._scalars = [k for k, v in self.state.items() if not (_is_array(v) and getattr(v, "ndim", 0) == 1
+                                                                        and v.shape[0] == n_total)]
+            self._published = keys
+        for k in self._scalars:
+            v = self.state[k]
+            for p in params:
+                state[p][k] = v
