@@ -1,17 +1,496 @@
-"""The ``gpunet`` command."""
+"""The ``gpunet`` command: ``train`` (an MLP on a built-in or local dataset), ``info`` and ``bench``.
+
+Bad arguments give a one-line message and exit status 2 (never a traceback); a training failure exits with 1.
+"""
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import platform
 import sys
+import time
+
+import numpy as np
+
+# Options that define a run: taken from the checkpoint on --resume (an explicit, different value is an error).
+RUN_DEFAULTS = {"dataset": "digits", "batch_size": 64, "lr": None, "optimizer": "adam", "hidden": "128,128",
+                "activation": "relu", "dropout": 0.1, "seed": 0, "val_split": 0.1, "lr_decay": 1.0,
+                "weight_decay": 0.0, "label_smoothing": 0.1}
+EPOCHS_DEFAULT = 25
+
+OPTIMIZERS = {  # name -> (class in gpunet.optim, fixed keyword arguments, default learning rate)
+    "sgd": ("SGD", {}, 0.1),
+    "momentum": ("SGD", {"momentum": 0.9}, 0.05),
+    "nesterov": ("SGD", {"momentum": 0.9, "nesterov": True}, 0.05),
+    "adagrad": ("Adagrad", {}, 0.05),
+    "rmsprop": ("RMSprop", {}, 1e-3),
+    "adadelta": ("Adadelta", {}, 1.0),
+    "adam": ("Adam", {}, 1e-3),
+    "adamw": ("AdamW", {}, 1e-3),
+}
+ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "gelu": "GELU", "silu": "SiLU",
+               "leaky_relu": "LeakyReLU", "elu": "ELU"}
 
 
-def main(argv=None) -> int:
+class UsageError(Exception):
+    """A bad option value found after parsing (reported like an argparse error: exit status 2)."""
+
+
+# ----------------------------------------------------------------- argument types
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not v > 0 or not np.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return v
+
+
+def _nonnegative_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not 0 <= v < np.inf:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return v
+
+
+def _decay(text: str) -> float:
+    v = _positive_float(text)
+    if v > 1:
+        raise argparse.ArgumentTypeError(f"expected a factor in (0, 1], got {v}")
+    return v
+
+
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= v < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {v}")
+    return v
+
+
+def parse_hidden(text: str) -> list[int]:
+    """``"128,128"`` -> [128, 128]; ``""`` or ``"none"`` -> [] (a linear model)."""
+    if text.strip().lower() in ("", "none"):
+        return []
+    try:
+        sizes = [int(s) for s in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or any(s < 1 for s in sizes):
+        raise UsageError(f"--hidden: expected comma-separated positive layer widths like 128,128 (or 'none'), "
+                         f"got {text!r}")
+    return sizes
+
+
+# ----------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="gpunet", description="gpunet: neural networks on NumPy (CPU) or CuPy (GPU).")
+    p.add_argument("--version", action="version", version=f"gpunet {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="{train,info,bench}")
+    train = _add_train(sub)
+    info = sub.add_parser("info", help="versions, backends, GPU, BLAS", description="Show versions, which "
+                          "backends are usable (and why not), the GPU, and the BLAS library with its threads.")
+    info.add_argument("--json", action="store_true", help="print one JSON object")
+    bench = sub.add_parser("bench", add_help=False, help="CPU-vs-GPU throughput benchmark (options: gpunet "
+                           "bench --help)")
+    bench.add_argument("--json", action="store_true")
+    p.set_defaults(subparsers={"train": train, "info": info, "bench": bench})
+    return p
+
+
+def _add_train(sub) -> None:
+    t = sub.add_parser("train", help="train an MLP (defaults: digits, 64-128-128-10, Adam)",
+                       description="Train an MLP classifier (Linear, BatchNorm1d, activation, Dropout per hidden "
+                                   "layer) and report the test accuracy and throughput.")
+    t.add_argument("--dataset", help="digits (default), xor, spiral, or mnist:PATH (a folder with the four IDX "
+                                     "files)")
+    t.add_argument("--epochs", type=_positive_int, help=f"total epochs (default {EPOCHS_DEFAULT}; with --resume "
+                                                        f"the run continues up to this many)")
+    t.add_argument("--batch-size", type=_positive_int, help=f"default {RUN_DEFAULTS['batch_size']}")
+    t.add_argument("--lr", type=_positive_float, help="learning rate (default per optimizer: "
+                   + ", ".join(f"{k} {v[2]:g}" for k, v in OPTIMIZERS.items()) + ")")
+    t.add_argument("--lr-decay", type=_decay, help="multiply the learning rate by this after every epoch "
+                                                   "(ExponentialLR; default 1: constant)")
+    t.add_argument("--weight-decay", type=_nonnegative_float, help="L2 penalty (decoupled for adamw; default 0)")
+    t.add_argument("--label-smoothing", type=_fraction, help="cross-entropy label smoothing (default "
+                                                             f"{RUN_DEFAULTS['label_smoothing']})")
+    t.add_argument("--optimizer", choices=list(OPTIMIZERS), help="default adam")
+    t.add_argument("--hidden", help="hidden layer widths, comma-separated (default 128,128; 'none': linear)")
+    t.add_argument("--activation", choices=list(ACTIVATIONS), help="default relu")
+    t.add_argument("--dropout", type=_fraction, help=f"dropout probability (default {RUN_DEFAULTS['dropout']})")
+    t.add_argument("--val-split", type=_fraction, help="share of the training set held out for per-epoch "
+                                                       f"validation (default {RUN_DEFAULTS['val_split']}; 0: none)")
+    t.add_argument("--seed", type=int, help="seed for the split, initialisation, shuffling and dropout (default 0)")
+    t.add_argument("--backend", default="auto", help="auto (default: GPU if usable), numpy/cpu, cupy/cuda")
+    t.add_argument("--save", metavar="PATH", help="write a resumable checkpoint after every epoch")
+    t.add_argument("--resume", metavar="PATH", help="continue the run saved in this checkpoint")
+    t.add_argument("--plot", metavar="PATH", help="PNG of the loss and accuracy curves (needs matplotlib)")
+    t.add_argument("--quiet", action="store_true", help="no per-epoch lines or progress bar")
+    t.add_argument("--json", action="store_true", help="print only one JSON object with the final metrics")
+    return t
+
+
+# ----------------------------------------------------------------- train: configuration
+def _run_config(args, saved: dict | None) -> dict:
+    """The run's options: command line over defaults; on resume the checkpoint's, refusing a changed value."""
+    cfg = dict(RUN_DEFAULTS)
+    if saved is not None:
+        cfg.update({k: saved[k] for k in RUN_DEFAULTS if k in saved})
+    for key in RUN_DEFAULTS:
+        given = getattr(args, key)
+        if given is None:
+            continue
+        if saved is not None and given != cfg[key]:
+            flag = "--" + key.replace("_", "-")
+            raise UsageError(f"{flag} {given} differs from the checkpoint's {cfg[key]}; a resumed run keeps its "
+                             f"options: drop {flag}, or start a new run without --resume")
+        cfg[key] = given
+    opt = cfg["optimizer"]
+    if cfg["lr"] is None:
+        cfg["lr"] = OPTIMIZERS[opt][2]
+    parse_hidden(cfg["hidden"])
+    return cfg
+
+
+def load_dataset(spec: str, seed: int):
+    """``(X_train, y_train, X_test, y_test, classes)`` for ``--dataset``."""
+    from . import data
+
+    if spec == "digits":
+        X_tr, y_tr, X_te, y_te = data.load_digits(seed=seed)
+    elif spec in ("xor", "spiral"):
+        X, y = data.make_xor(n=1000, noise=0.1, seed=seed) if spec == "xor" else \
+            data.make_spiral(n_per_class=300, classes=3, noise=0.2, seed=seed)
+        X_tr, y_tr, X_te, y_te = data.train_test_split(X, y, test_size=0.2, seed=seed)
+    elif spec.startswith("mnist:"):
+        path = spec[len("mnist:"):]
+        if not path:
+            raise UsageError("--dataset mnist:PATH needs the folder holding the MNIST IDX files, e.g. "
+                             "mnist:~/data/mnist")
+        try:
+            X_tr, y_tr, X_te, y_te = data.load_mnist(path)
+        except (FileNotFoundError, data.IDXFormatError) as e:
+            raise UsageError(f"--dataset {spec}: {e}") from None
+    else:
+        raise UsageError(f"--dataset: unknown dataset {spec!r}; choose digits, xor, spiral or mnist:PATH")
+    classes = int(max(y_tr.max(), y_te.max())) + 1
+    return X_tr, y_tr, X_te, y_te, classes
+
+
+def build_mlp(in_features: int, hidden: list[int], classes: int, activation: str = "relu",
+              dropout: float = 0.1):
+    """Sequential MLP: per hidden layer Linear → BatchNorm1d → activation → Dropout, then Linear to ``classes``."""
+    from . import nn
+
+    layers, width = [], in_features
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.BatchNorm1d(h), getattr(nn, ACTIVATIONS[activation])()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width = h
+    layers.append(nn.Linear(width, classes))
+    return nn.Sequential(*layers)
+
+
+def build_optimizer(name: str, params, lr: float, weight_decay: float = 0.0):
+    from . import optim
+
+    cls, kwargs, _ = OPTIMIZERS[name]
+    return getattr(optim, cls)(params, lr=lr, weight_decay=weight_decay, **kwargs)
+
+
+def _use_backend(name: str):
+    from . import backend
+
+    try:
+        return backend.use(name)
+    except (backend.BackendUnavailableError, ValueError) as e:
+        raise UsageError(f"--backend {name}: {e}") from None
+
+
+def _load_resume(path: str) -> dict:
+    from .io import CheckpointError, load
+
+    try:
+        ckpt = load(path)
+    except (CheckpointError, FileNotFoundError) as e:
+        raise UsageError(f"--resume: {e}") from None
+    if not isinstance(ckpt, dict) or "args" not in ckpt or "model" not in ckpt:
+        raise UsageError(f"--resume: {path} is a gpunet checkpoint but not one written by 'gpunet train --save' "
+                         f"(it has no run options); resume it from Python with gpunet.train.restore_checkpoint")
+    return ckpt
+
+
+def _check_plot(path: str | None) -> None:
+    if path is None:
+        return
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError("--plot needs matplotlib, which is not installed: pip install 'gpunet[plot]' "
+                         "(or drop --plot)") from None
+
+
+def save_plot(history: dict, path: str) -> None:
+    """Write a PNG with the loss (left) and accuracy (right) curves of ``history``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = range(1, len(history["loss"]) + 1)
+    fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for key, ax in (("loss", ax_l), ("acc", ax_a)):
+        for prefix, label in (("", "train"), ("val_", "validation")):
+            values = history.get(prefix + key) or []
+            if any(v is not None for v in values):
+                ax.plot(epochs, [np.nan if v is None else v for v in values], label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy" if key == "acc" else "loss")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------- train: running
+def _loaders(X_tr, y_tr, X_te, y_te, cfg):
+    from .data import DataLoader, TensorDataset, train_test_split
+
+    X_val = y_val = None
+    if cfg["val_split"] > 0:
+        X_tr, y_tr, X_val, y_val = train_test_split(X_tr, y_tr, test_size=cfg["val_split"], seed=cfg["seed"])
+    train = DataLoader(TensorDataset(X_tr, y_tr), batch_size=cfg["batch_size"], shuffle=True, seed=cfg["seed"])
+    val = None if X_val is None else DataLoader(TensorDataset(X_val, y_val), batch_size=1024, shuffle=False)
+    test = DataLoader(TensorDataset(X_te, y_te), batch_size=1024, shuffle=False)
+    return train, val, test, len(X_tr), 0 if X_val is None else len(X_val)
+
+
+def _say(args, text: str) -> None:
+    if not (args.quiet or args.json):
+        print(text, flush=True)
+
+
+def cmd_train(args) -> int:
+    from . import __version__, manual_seed, nn
+    from .train import ModelCheckpoint, ReseedEachEpoch, evaluate, fit, restore_checkpoint
+
+    ckpt = _load_resume(args.resume) if args.resume else None
+    saved = ckpt["args"] if ckpt else None
+    cfg = _run_config(args, saved)
+    epochs = args.epochs or (saved or {}).get("epochs") or EPOCHS_DEFAULT
+    _check_plot(args.plot)
+    be = _use_backend(args.backend)
+    X_tr, y_tr, X_te, y_te, classes = load_dataset(cfg["dataset"], cfg["seed"])
+    manual_seed(cfg["seed"])
+    hidden = parse_hidden(cfg["hidden"])
+    model = build_mlp(X_tr.shape[1], hidden, classes, cfg["activation"], cfg["dropout"])
+    optimizer = build_optimizer(cfg["optimizer"], model.parameters(), cfg["lr"], cfg["weight_decay"])
+    scheduler = None
+    if cfg["lr_decay"] != 1.0:
+        from .optim.lr_scheduler import ExponentialLR
+
+        scheduler = ExponentialLR(optimizer, gamma=cfg["lr_decay"])
+    train, val, test, n_train, n_val = _loaders(X_tr, y_tr, X_te, y_te, cfg)
+    history, start = None, 0
+    if ckpt is not None:
+        try:
+            restore_checkpoint(ckpt, model, optimizer, scheduler, train_loader=train)
+        except (RuntimeError, ValueError, KeyError, TypeError) as e:
+            raise UsageError(f"--resume {args.resume}: the checkpoint does not fit this run: {e}") from None
+        history, start = ckpt.get("history"), int(ckpt["epoch"])
+    sizes = "-".join(str(s) for s in [X_tr.shape[1], *hidden, classes])
+    _say(args, f"gpunet {__version__} · backend {be.name} ({be.device}) · {cfg['dataset']}: {n_train} train / "
+               f"{n_val} val / {len(X_te)} test · MLP {sizes} · {cfg['optimizer']} lr {cfg['lr']:g} · "
+               f"batch {cfg['batch_size']}" + (f" · label smoothing {cfg['label_smoothing']:g}" if cfg["label_smoothing"] else "") + (f" · resuming after epoch {start}" if ckpt else ""))
+    callbacks = [ReseedEachEpoch(cfg["seed"])]
+    if args.save:
+        callbacks.append(ModelCheckpoint(args.save, extra={"args": {**cfg, "epochs": epochs}}))
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg["label_smoothing"])
+    t0 = time.perf_counter()
+    history = fit(model, loss_fn, optimizer, train, epochs, val_loader=val, scheduler=scheduler, callbacks=callbacks,
+                  progress=not (args.quiet or args.json), initial_epoch=start, history=history)
+    elapsed = time.perf_counter() - t0
+    test_metrics = evaluate(model, test, loss_fn)
+    if args.plot:
+        save_plot(history, args.plot)
+    _report(args, cfg, be, epochs, start, history, test_metrics, elapsed)
+    return 0
+
+
+def _throughput(history: dict, start: int) -> float | None:
+    rates = [r for r in history["samples_per_s"][start:] if r]
+    return float(len(rates) / sum(1.0 / r for r in rates)) if rates else None   # per-epoch harmonic mean
+
+
+def _report(args, cfg, be, epochs, start, history, test, elapsed) -> None:
+    rate = _throughput(history, start)
+    last = {k: (v[-1] if v else None) for k, v in history.items()}
+    if args.json:
+        out = {"dataset": cfg["dataset"], "backend": be.name, "device": be.device, "epochs": len(history["loss"]),
+               "test_loss": test["loss"], "test_acc": test["acc"], "train_loss": last["loss"],
+               "train_acc": last["acc"], "val_loss": last["val_loss"], "val_acc": last["val_acc"],
+               "samples_per_s": rate, "time_s": elapsed, "checkpoint": args.save, "config": cfg}
+        print(json.dumps(out))
+        return
+    rate_txt = f"{rate:,.0f} samples/s" if rate else "no epochs run"
+    print(f"test accuracy {100 * test['acc']:.2f}% (loss {test['loss']:.4f}) · training {rate_txt} · "
+          f"{elapsed:.1f} s" + (f" · checkpoint {args.save}" if args.save else ""), flush=True)
+
+
+# ----------------------------------------------------------------- info
+def _dist_version(module: str) -> str | None:
+    from importlib import metadata
+
+    names = metadata.packages_distributions().get(module, [])
+    for name in names:
+        try:
+            return f"{name} {metadata.version(name)}"
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _blas() -> dict:
+    info: dict = {}
+    try:
+        cfg = np.show_config(mode="dicts")
+        blas = cfg.get("Build Dependencies", {}).get("blas", {})
+        info = {"name": blas.get("name"), "version": blas.get("version")}
+    except Exception:  # older NumPy: no dict mode
+        pass
+    try:
+        from threadpoolctl import threadpool_info
+
+        pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+        if pools:
+            info.setdefault("name", pools[0].get("internal_api"))
+            info["threads"] = pools[0].get("num_threads")
+    except ImportError:
+        info["threads"] = None
+        info["threads_note"] = "install threadpoolctl to see the BLAS thread count"
+    return info
+
+
+def _gpu_info(be) -> dict:
+    """Name, memory and CUDA versions of the current device of the CuPy backend ``be``."""
+    rt = be.xp.cuda.runtime
+    dev = be.xp.cuda.Device()
+    props = rt.getDeviceProperties(dev.id)
+    free, total = dev.mem_info
+    name = props["name"]
+    return {"name": name.decode() if isinstance(name, bytes) else str(name), "device": be.device,
+            "memory_total_mib": total // 2**20, "memory_free_mib": free // 2**20,
+            "compute_capability": f"{props['major']}.{props['minor']}",
+            "cuda_runtime": rt.runtimeGetVersion(), "cuda_driver": rt.driverGetVersion()}
+
+
+def info_dict() -> dict:
     from . import __version__, backend
 
-    print(f"gpunet {__version__}")
-    for name in ("numpy", "cupy"):
-        ok, why = (True, "NumPy") if name == "numpy" else backend.cupy_status()
-        print(f"  {name:6s} {'usable' if ok else 'not usable'}: {why}")
+    ok, why = backend.cupy_status()
+    out = {"gpunet": __version__, "python": f"{platform.python_version()} ({platform.python_implementation()})",
+           "platform": f"{platform.system()} {platform.machine()}", "numpy": np.__version__,
+           "blas": _blas(), "cpu_count": os.cpu_count(),
+           "backends": {"numpy": {"usable": True, "why": "NumPy (CPU)"}, "cupy": {"usable": ok, "why": why}},
+           "cupy": _dist_version("cupy"), "gpu": None}
+    if ok:
+        try:
+            out["gpu"] = _gpu_info(backend.get("cupy"))
+        except Exception as e:  # a driver problem must not break `gpunet info`
+            out["gpu"] = {"error": f"{type(e).__name__}: {e}"}
+    choice = os.environ.get("GPUNET_BACKEND", "auto")
+    try:
+        out["default_backend"] = backend.get(choice).name
+    except Exception as e:
+        out["default_backend"] = f"none: GPUNET_BACKEND={choice!r} is not usable ({e})"
+    return out
+
+
+def cmd_info(args) -> int:
+    d = info_dict()
+    if args.json:
+        print(json.dumps(d))
+        return 0
+    blas = d["blas"]
+    print(f"gpunet {d['gpunet']} · Python {d['python']} · {d['platform']} · {d['cpu_count']} CPU(s)")
+    print(f"NumPy {d['numpy']} · BLAS {blas.get('name') or 'unknown'} {blas.get('version') or ''}".rstrip()
+          + f" · BLAS threads {blas.get('threads') if blas.get('threads') is not None else 'unknown'}")
+    print(f"CuPy: {d['cupy'] or 'not installed'}")
+    print("backends:")
+    for name, b in d["backends"].items():
+        print(f"  {name:6s} {'usable' if b['usable'] else 'not usable'}: {b['why']}")
+    gpu = d["gpu"]
+    if gpu is None:
+        print("GPU: none usable")
+    elif "error" in gpu:
+        print(f"GPU: could not query the device: {gpu['error']}")
+    else:
+        print(f"GPU: {gpu['name']} ({gpu['device']}, compute {gpu['compute_capability']}) · memory "
+              f"{gpu['memory_free_mib']:,} MiB free of {gpu['memory_total_mib']:,} MiB · CUDA runtime "
+              f"{gpu['cuda_runtime']} · driver {gpu['cuda_driver']}")
+    print(f"default backend ('auto' or GPUNET_BACKEND): {d['default_backend']}")
     return 0
+
+
+# ----------------------------------------------------------------- bench
+def cmd_bench(args, rest: list[str]) -> int:
+    try:
+        from ._bench import main as bench_main
+    except ImportError:
+        print("benchmarks need the source checkout: python -m bench", file=sys.stderr)
+        return 2
+    return int(bench_main((["--json"] if args.json else []) + rest) or 0)
+
+
+# ----------------------------------------------------------------- entry point
+def main(argv=None) -> int:
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        print("\ngpunet: error: choose a command: train, info or bench", file=sys.stderr)
+        return 2
+    if args.command == "bench":
+        return cmd_bench(args, rest)
+    sub = args.subparsers[args.command]
+    if rest:
+        sub.error(f"unrecognized arguments: {' '.join(rest)}")
+    try:
+        return cmd_train(args) if args.command == "train" else cmd_info(args)
+    except UsageError as e:
+        sub.print_usage(sys.stderr)
+        print(f"gpunet {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"gpunet {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        from .train import TrainingError
+
+        if not isinstance(e, TrainingError):
+            raise
+        print(f"gpunet {args.command}: training failed: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
