@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 # Options that define a run: taken from the checkpoint on --resume (an explicit, different value is an error).
-RUN_DEFAULTS = {"dataset": "digits", "batch_size": 64, "lr": None, "optimizer": "adam", "hidden": "128,128",
+RUN_DEFAULTS = {"dataset": "digits", "batch_size": 32, "lr": None, "optimizer": "adam", "hidden": "128,128",
                 "activation": "relu", "dropout": 0.1, "seed": 0, "val_split": 0.1, "lr_decay": 1.0,
                 "weight_decay": 0.0, "label_smoothing": 0.1}
 EPOCHS_DEFAULT = 25
@@ -280,9 +280,9 @@ def _loaders(X_tr, y_tr, X_te, y_te, cfg):
     if cfg["val_split"] > 0:
         X_tr, y_tr, X_val, y_val = train_test_split(X_tr, y_tr, test_size=cfg["val_split"], seed=cfg["seed"])
     train = DataLoader(TensorDataset(X_tr, y_tr), batch_size=cfg["batch_size"], shuffle=True, seed=cfg["seed"])
-    val = None if X_val is None else DataLoader(TensorDataset(X_val, y_val), batch_size=1024, shuffle=False)
+    val = None if X_val is None or len(X_val) == 0 else DataLoader(TensorDataset(X_val, y_val), batch_size=1024, shuffle=False)
     test = DataLoader(TensorDataset(X_te, y_te), batch_size=1024, shuffle=False)
-    return train, val, test, len(X_tr), 0 if X_val is None else len(X_val)
+    return train, val, test, len(X_tr), 0 if val is None else len(X_val)
 
 
 def _say(args, text: str) -> None:
@@ -310,7 +310,10 @@ def cmd_train(args) -> int:
         from .optim.lr_scheduler import ExponentialLR
 
         scheduler = ExponentialLR(optimizer, gamma=cfg["lr_decay"])
-    train, val, test, n_train, n_val = _loaders(X_tr, y_tr, X_te, y_te, cfg)
+    try:
+        train, val, test, n_train, n_val = _loaders(X_tr, y_tr, X_te, y_te, cfg)
+    except ValueError as e:  # e.g. a data set too small for the split
+        raise UsageError(f"--dataset {cfg['dataset']}: {e}") from None
     history, start = None, 0
     if ckpt is not None:
         try:

@@ -13,18 +13,26 @@ def check_test_size(test_size: float, where: str) -> float:
 
 
 def split_indices(labels: np.ndarray, test_size: float, seed, stratify: bool = True):
-    """``(train_idx, test_idx)``: a seeded shuffle, per class when ``stratify`` (each class keeps its share)."""
+    """``(train_idx, test_idx)``: a seeded shuffle with round(test_size · N) test samples.
+
+    With ``stratify`` each class gives its proportional share (largest remainders get the rounding), so small
+    classes are represented as evenly as the total allows.
+    """
     rng = np.random.default_rng(seed)
+    n_test = int(round(test_size * len(labels)))
     if not stratify:
         perm = rng.permutation(len(labels))
-        n_test = int(round(test_size * len(labels)))
         return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+    classes, counts = np.unique(labels, return_counts=True)
+    share = counts * (n_test / len(labels))
+    take = np.floor(share).astype(int)
+    extra = n_test - take.sum()
+    take[np.argsort(-(share - take), kind="stable")[:extra]] += 1
     train, test = [], []
-    for c in np.unique(labels):
+    for c, k in zip(classes, take):
         idx = rng.permutation(np.flatnonzero(labels == c))
-        n_test = int(round(test_size * len(idx)))
-        test.append(idx[:n_test])
-        train.append(idx[n_test:])
+        test.append(idx[:k])
+        train.append(idx[k:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
