@@ -142,7 +142,8 @@ def _add_train(sub) -> None:
     t.add_argument("--seed", type=int, help="seed for the split, initialisation, shuffling and dropout (default 0)")
     t.add_argument("--backend", default="auto", help="auto (default: GPU if usable), numpy/cpu, cupy/cuda")
     t.add_argument("--save", metavar="PATH", help="write a resumable checkpoint after every epoch")
-    t.add_argument("--resume", metavar="PATH", help="continue the run saved in this checkpoint")
+    t.add_argument("--resume", metavar="PATH", help="continue the run saved in this checkpoint (and keep saving "
+                                                    "to it unless --save says otherwise)")
     t.add_argument("--plot", metavar="PATH", help="PNG of the loss and accuracy curves (needs matplotlib)")
     t.add_argument("--quiet", action="store_true", help="no per-epoch lines or progress bar")
     t.add_argument("--json", action="store_true", help="print only one JSON object with the final metrics")
@@ -326,6 +327,8 @@ def cmd_train(args) -> int:
                f"{n_val} val / {len(X_te)} test · MLP {sizes} · {cfg['optimizer']} lr {cfg['lr']:g} · "
                f"batch {cfg['batch_size']}" + (f" · label smoothing {cfg['label_smoothing']:g}" if cfg["label_smoothing"] else "") + (f" · resuming after epoch {start}" if ckpt else ""))
     callbacks = [ReseedEachEpoch(cfg["seed"])]
+    if args.save is None and args.resume:
+        args.save = args.resume          # a resumed run keeps saving where it was saving
     if args.save:
         callbacks.append(ModelCheckpoint(args.save, extra={"args": {**cfg, "epochs": epochs}}))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg["label_smoothing"])

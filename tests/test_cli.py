@@ -105,6 +105,21 @@ def test_resume_refuses_changed_options_and_bad_files(tmp_path, capsys):
     assert rc == 2 and "not one written by 'gpunet train --save'" in err
 
 
+def test_resume_keeps_saving_and_stops_at_epochs(tmp_path, capsys):
+    ck = tmp_path / "ck.npz"
+    run_json(QUICK + ["--epochs", "1", "--save", str(ck)], capsys)
+    res = run_json(["train", "--resume", str(ck), "--epochs", "2"], capsys)
+    assert res["epochs"] == 2 and gn.load(ck)["epoch"] == 2
+    rc, out, err = run(["train", "--resume", str(ck), "--epochs", "2"], capsys)  # nothing left to do
+    assert rc == 0 and "no epochs run" in out and gn.load(ck)["epoch"] == 2
+
+
+@pytest.mark.skipif(gn.backend.cupy_status()[0], reason="a GPU is usable here")
+def test_unusable_gpu_backend_is_a_usage_error(capsys):
+    rc, _, err = run(QUICK + ["--backend", "cupy"], capsys)
+    assert rc == 2 and "--backend cupy" in err and "not usable" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("argv,message", [
     (["train", "--hidden", "12,x"], "--hidden: expected comma-separated positive layer widths"),
     (["train", "--hidden", "0"], "--hidden"),
