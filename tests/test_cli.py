@@ -214,3 +214,14 @@ def test_console_entry_point_usage_error_in_a_subprocess():
     p = subprocess.run([sys.executable, "-m", "gpunet.cli", "train", "--hidden", "abc"], capture_output=True,
                        text=True)
     assert p.returncode == 2 and "--hidden" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_auto_backend_without_gpu_says_so_in_one_line(monkeypatch, capsys):
+    """A GPU build run where no GPU is passed in (docker run without --gpus) notes the CPU fallback once."""
+    from gpunet import backend
+
+    monkeypatch.setattr(backend, "_cupy_checked", (False, "CuPy is installed but no CUDA driver/device is usable"))
+    monkeypatch.setattr(backend, "_current", None)
+    assert cli.main(["train", "--epochs", "1", "--quiet", "--backend", "auto"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("no GPU visible") == 1 and "running on the CPU" in err
