@@ -304,8 +304,9 @@ def main(argv=None) -> int:
         p.error(f"--device gpu: {why}")
     devices = {"cpu": ["cpu"], "gpu": ["gpu"], "both": ["cpu", "gpu"],
                "auto": ["cpu"] + (["gpu"] if gpu_ok else [])}[a.device]
-    if a.device == "auto" and not gpu_ok and not a.json:
-        print(f"no GPU visible ({why}); running on the CPU only", file=sys.stderr)
+    notice = gn.backend.cpu_fallback_notice() if a.device == "auto" else None
+    if notice:
+        print(notice, file=sys.stderr)
     log = None if a.json else (lambda s: print(s, file=sys.stderr, flush=True))
     rows = measure(models, devices, with_torch=not a.no_torch, min_time=a.min_time, rounds=a.rounds, log=log)
     memory = None

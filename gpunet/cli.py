@@ -226,10 +226,9 @@ def _use_backend(name: str):
         be = backend.use(name)
     except (backend.BackendUnavailableError, ValueError) as e:
         raise UsageError(f"--backend {name}: {e}") from None
-    if name == "auto" and be.name == "numpy":
-        ok, why = backend.cupy_status()
-        if not ok and "not installed" not in why:  # a GPU build that finds no GPU (e.g. docker run without --gpus)
-            print(f"gpunet: no GPU visible ({why}); running on the CPU", file=sys.stderr)
+    notice = backend.cpu_fallback_notice() if name == "auto" and be.name == "numpy" else None
+    if notice:
+        print(notice, file=sys.stderr)
     return be
 
 

@@ -14,7 +14,7 @@ from .base import Backend
 from .numpy_backend import NumpyBackend
 
 __all__ = ["Backend", "DeviceMismatchError", "BackendUnavailableError", "current", "use", "get", "available",
-           "backend_of", "cupy_status", "manual_seed", "host_rng"]
+           "backend_of", "cupy_status", "cpu_fallback_notice", "manual_seed", "host_rng"]
 
 
 class BackendUnavailableError(RuntimeError):
@@ -159,6 +159,18 @@ def backend_of(arrays, op: str = "op", names=None) -> Backend:
                 f"all arguments of one op must be on one device. Move one of them, e.g. "
                 f"x.to({found.device.split(':')[0]!r}) or model.to({found.device.split(':')[0]!r}).")
     return found if found is not None else current()
+
+
+def cpu_fallback_notice() -> str | None:
+    """One line for commands that chose "auto" and got the CPU although a GPU build of CuPy is installed (e.g. a
+    container started without ``--gpus``); None where there is nothing to say."""
+    ok, why = cupy_status()
+    if ok or "not installed" in why:
+        return None
+    hint = ""
+    if os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv"):
+        hint = "; in a container, start it with --gpus all (NVIDIA Container Toolkit)"
+    return f"gpunet: no GPU visible ({why}{hint}); running on the CPU"
 
 
 def manual_seed(seed: int) -> None:
