@@ -20,6 +20,7 @@ def _tol(dt):
 @pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
 def threads(request, monkeypatch):
     monkeypatch.setattr(_parallel, "NUM_THREADS", request.param)
+    monkeypatch.setattr(_parallel, "_pool", None)
     monkeypatch.setattr(_parallel, "PARALLEL_MIN", 1 << 10)
     monkeypatch.setattr(_parallel, "BLOCK", 1 << 11)  # several blocks per thread on test sizes  # make the threaded path run on test sizes
     return request.param

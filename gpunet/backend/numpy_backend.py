@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _numpy_fused as fused
-from . import _parallel
+from . import _malloc, _parallel
 from .base import Backend
 
 
@@ -50,6 +50,7 @@ class NumpyBackend(Backend):
 
     def __init__(self):
         super().__init__(np)
+        _malloc.tune()
         self._elementwise_cache = {}
 
     def is_array(self, a) -> bool:
