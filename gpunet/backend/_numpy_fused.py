@@ -101,10 +101,19 @@ def linear_act_backward(x, W, saved, g, act, alpha, need_x, need_W, need_b):
     return dx, dW, db
 
 
+class BNSaved:
+    """What the CPU batch norm keeps for backward: the input itself (alive anyway as the previous layer's
+    output, so no new memory), the shift, the mean's offset from it and 1/std; x̂ is recomputed block by block."""
+    __slots__ = ("x", "shift", "dmean", "invstd")
+
+    def __init__(self, x, shift, dmean, invstd):
+        self.x, self.shift, self.dmean, self.invstd = x, shift, dmean, invstd
+
+
 def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum, eps):
+    """Two passes: shifted sums (mean and variance without cancellation when |mean| >> std), then
+    y = (x − shift)·s + o with s = γ/σ, o = β − Δmean·s (3 ufuncs a block)."""
     n, c = x.shape
-    # shifted sums around a shift near the mean (first rows' mean): one pass gives mean and variance with no
-    # catastrophic cancellation when |mean| >> std
     shift = x[: min(n, 8)].mean(axis=0)
 
     def stats(r0, r1):
@@ -119,54 +128,59 @@ def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum,
     dmean = s1 / n
     var = s2 / n - dmean * dmean
     np.maximum(var, 0, out=var)
-    mean = shift + dmean
     invstd = 1.0 / np.sqrt(var + eps)
     if running_mean is not None:
         running_mean *= 1 - momentum
-        running_mean += momentum * mean.astype(running_mean.dtype, copy=False)
+        running_mean += momentum * (shift + dmean).astype(running_mean.dtype, copy=False)
         running_var *= 1 - momentum
         running_var += (momentum * n / max(n - 1, 1)) * var.astype(running_var.dtype, copy=False)
-    xhat = np.empty_like(x)
+    scale = invstd * gamma if gamma is not None else invstd
+    offset = -dmean * scale
+    if beta is not None:
+        offset += beta
     y = np.empty_like(x)
 
     def norm(r0, r1):
-        xh = xhat[r0:r1]
-        np.subtract(x[r0:r1], shift, out=xh)   # (x − shift) − dmean keeps the digits a rounded mean loses
-        xh -= dmean
-        xh *= invstd
         yb = y[r0:r1]
-        if gamma is not None:
-            np.multiply(xh, gamma, out=yb)
-            yb += beta
-        else:
-            yb[...] = xh
+        np.subtract(x[r0:r1], shift, out=yb)
+        yb *= scale
+        yb += offset
 
     _over_rows(norm, n, c)
-    return y, (xhat, invstd)
+    return y, BNSaved(x, shift, dmean, invstd)
 
 
-def batchnorm_backward_train(xhat, invstd, gamma, g, need_x):
+def batchnorm_backward_train(saved, gamma, g, need_x):
+    """Σdy and Σdy·x̂ = (Σdy·(x − shift) − Δmean·Σdy)/σ in one pass; then
+    dx = A·dy + B·(x − shift) + C, the closed form of (γ/σN)(N·dy − Σdy − x̂·Σdy·x̂), in one more."""
+    x, shift, dmean, invstd = saved.x, saved.shift, saved.dmean, saved.invstd
     n, c = g.shape
 
     def sums(r0, r1):
         gb = g[r0:r1]
-        t = gb * xhat[r0:r1]
+        t = x[r0:r1] - shift
+        t *= gb
         return gb.sum(axis=0), t.sum(axis=0)
 
     parts = _over_rows(sums, n, c)
     dbeta = _sum_partials([p[0] for p in parts], g)
-    dgamma = _sum_partials([p[1] for p in parts], g)
+    sgx = _sum_partials([p[1] for p in parts], g)
+    dgamma = (sgx - dmean * dbeta) * invstd
     dx = None
     if need_x:
         k = invstd * gamma / n if gamma is not None else invstd / n
+        A = k * n
+        B = -k * dgamma * invstd
+        C = -k * dbeta - B * dmean
         dx = np.empty_like(g)
 
         def dxb(r0, r1):
             out = dx[r0:r1]
-            np.multiply(g[r0:r1], n, out=out)
-            out -= dbeta
-            out -= xhat[r0:r1] * dgamma
-            out *= k
+            t = x[r0:r1] - shift
+            t *= B
+            np.multiply(g[r0:r1], A, out=out)
+            out += t
+            out += C
 
         _over_rows(dxb, n, c)
     return dx, dgamma, dbeta

@@ -95,9 +95,9 @@ class NumpyBackend(Backend):
         return super().batchnorm_forward(x, gamma, beta, running_mean, running_var, training, momentum, eps)
 
     def batchnorm_backward(self, saved, gamma, grad_y, training, need_x=True, need_affine=True):
-        xhat, invstd = saved
-        if training and grad_y.ndim == 2 and _fast(xhat, gamma, grad_y):
-            dx, dgamma, dbeta = fused.batchnorm_backward_train(xhat, invstd, gamma, grad_y, need_x)
+        if type(saved) is fused.BNSaved:
+            g = np.ascontiguousarray(grad_y, dtype=saved.x.dtype)
+            dx, dgamma, dbeta = fused.batchnorm_backward_train(saved, gamma, g, need_x)
             if not need_affine or gamma is None:
                 dgamma = dbeta = None
             return dx, dgamma, dbeta
