@@ -49,7 +49,7 @@ def supported_dtype(dtype) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def _read(name: str) -> str:
-    return importlib.resources.files("gpunet.backend").joinpath("kernels", f"{name}.cu").read_text("utf-8")
+    return importlib.resources.files("gpunet.backend").joinpath("kernels").joinpath(f"{name}.cu").read_text("utf-8")
 
 
 def _defines() -> str:

@@ -50,7 +50,8 @@ __global__ void sgd_update(T* param, const T* grad, T* momentum_buffer, long lon
     }
 }
 
-// Adam / AdamW: p <- p * decay_factor (decoupled);  m <- lerp(m, g, 1 - beta1);  v <- v * beta2 + (g * (1 - beta2)) * g;
+// Adam / AdamW: p <- p * decay_factor (decoupled);  m <- lerp(m, g, 1 - beta1);
+//   v <- v * beta2 + (g * (1 - beta2)) * g;
 //   amsgrad: vmax <- max(vmax, v), used for v;  p <- p + (m / (sqrt(v) / bc2_sqrt + eps)) * neg_step_size
 // with bc2_sqrt = sqrt(1 - beta2^t), neg_step_size = -lr / (1 - beta1^t).
 template <typename T>
