@@ -111,6 +111,17 @@ def test_linear_act_matches_reference(gpu, rng, dtype, rows, act):
             close(g, w, dtype, **sum_tol(dtype, rows))
 
 
+@pytest.mark.parametrize("act", ACTS)
+def test_linear_nan_propagates_as_reference(gpu, rng, act):
+    x = dev(gpu, rng.standard_normal((7, 4)), np.float32)
+    x[3, 1] = np.nan  # relu keeps NaN, as torch
+    W = dev(gpu, rng.standard_normal((5, 4)), np.float32)
+    y, _ = gpu.linear_act_forward(x, W, None, act, 0.1)
+    y_ref, _ = Backend.linear_act_forward(gpu, x, W, None, act, 0.1)
+    assert np.isnan(host(y)[3]).all()
+    close(y, y_ref, np.float32)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_linear_no_bias_and_broadcast_grad(gpu, rng, dtype):
     x = dev(gpu, rng.standard_normal((1023, 5)), dtype)

@@ -55,7 +55,6 @@ class CupyBackend(Backend):
     def __init__(self, cupy):
         super().__init__(cupy)
         self.device = f"cuda:{cupy.cuda.Device().id}"
-        self._optimizer_kernels: dict = {}
 
     def asarray(self, data, dtype=None):
         return self.xp.asarray(data, dtype=dtype)

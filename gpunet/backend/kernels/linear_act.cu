@@ -16,7 +16,7 @@ template <typename T>
 __device__ __forceinline__ T gn_act_forward(int act, T z, T alpha) {
     switch (act) {
     case GN_ACT_RELU:
-        return z * T(z > T(0));
+        return z < T(0) ? T(0) : z;  // NaN stays NaN, as torch
     case GN_ACT_LEAKY_RELU:
         return z > T(0) ? z : z * alpha;
     case GN_ACT_SIGMOID:
