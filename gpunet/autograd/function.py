@@ -34,16 +34,13 @@ class Function:
     @classmethod
     def apply(cls, *args, **params):
         """Run the op on Tensors (or raw arrays/scalars) and record it when some input requires grad."""
-        Tensor = _tensor_cls()
+        Tensor = _TENSOR or _tensor_cls()
         arrays = []
         needs = []
-        any_grad = False
         for a in args:
-            if type(a) is Tensor or isinstance(a, Tensor):
+            if isinstance(a, Tensor):
                 arrays.append(a.data)
-                r = a.requires_grad
-                needs.append(r)
-                any_grad = any_grad or r
+                needs.append(a.requires_grad)
             else:
                 if isinstance(a, np.generic):  # NumPy scalars act like Python ones: x_f32 * np.float64(2) stays f32
                     a = a.item()
@@ -51,7 +48,7 @@ class Function:
                 needs.append(False)
         fn = cls.__new__(cls)
         fn.backend = be = _backend.backend_of(arrays, cls.__name__, cls.arg_names)
-        record = any_grad and STATE.enabled
+        record = STATE.enabled and True in needs
         fn.needs_input_grad = tuple(needs) if record else (False,) * len(needs)
         out = fn.forward(be.xp, *arrays, **params)
         if not record:

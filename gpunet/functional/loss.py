@@ -120,6 +120,8 @@ def _index_target(target, input, n_classes: int, op: str, ignore_index=None):
 
 def _check_labels(target, n_classes: int, op: str, ignore_index=None) -> None:
     """Raise IndexError naming the first label outside [0, n_classes) (``ignore_index`` is allowed)."""
+    if target.size == 0 or (0 <= target.min() and target.max() < n_classes):  # two reductions, the common case
+        return
     bad = (target < 0) | (target >= n_classes)
     if ignore_index is not None:
         bad &= target != ignore_index
