@@ -7,15 +7,8 @@ import pytest
 import gpunet as gn
 from gpunet import backend as B
 
-_GPU_OK, _GPU_WHY = B.cupy_status()
+_GPU_OK = B.cupy_status()[0]
 BACKENDS = ["numpy"] + (["cupy"] if _GPU_OK else [])
-
-
-def pytest_collection_modifyitems(config, items):
-    skip_gpu = pytest.mark.skip(reason=f"no usable GPU: {_GPU_WHY}")
-    for item in items:
-        if "gpu" in item.keywords and not _GPU_OK:
-            item.add_marker(skip_gpu)
 
 
 @pytest.fixture(params=BACKENDS)

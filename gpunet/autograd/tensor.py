@@ -454,6 +454,20 @@ def _m():
     return _MATH
 
 
+def reset_grads(tensors, set_to_none: bool = True) -> None:
+    """Reset each tensor's ``.grad``: to None (default, as torch), or to zeros in place, cut from any graph.
+    What ``Module.zero_grad`` and ``Optimizer.zero_grad`` both do."""
+    for p in tensors:
+        if p.grad is None:
+            continue
+        if set_to_none:
+            p.grad = None
+        else:
+            p.grad.grad_fn = None
+            p.grad.requires_grad = False
+            p.grad.data.fill(0)
+
+
 # ----------------------------------------------------------------- creation
 def _resolve(device):
     return _backend.current() if device is None else _backend.get(device)

@@ -35,7 +35,7 @@ def _over_rows(fn, nrows: int, ncols: int):
     return run_blocked(fn, nrows, block=rows)
 
 
-def _sum_partials(parts, like):
+def _sum_partials(parts):
     out = parts[0]
     for p in parts[1:]:
         out += p
@@ -95,7 +95,7 @@ def linear_act_backward(x, W, saved, g, act, alpha, need_x, need_W, need_b):
             return db_.sum(axis=0) if need_b else None
 
         parts = _over_rows(block, n, c)
-        db = _sum_partials(parts, g) if need_b else None
+        db = _sum_partials(parts) if need_b else None
     dx = np.matmul(dz, W) if need_x else None
     dW = np.matmul(dz.T, x) if need_W else None
     return dx, dW, db
@@ -123,8 +123,8 @@ def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum,
         return s1, d.sum(axis=0)
 
     parts = _over_rows(stats, n, c)
-    s1 = _sum_partials([p[0] for p in parts], x)
-    s2 = _sum_partials([p[1] for p in parts], x)
+    s1 = _sum_partials([p[0] for p in parts])
+    s2 = _sum_partials([p[1] for p in parts])
     dmean = s1 / n
     var = s2 / n - dmean * dmean
     np.maximum(var, 0, out=var)
@@ -163,8 +163,8 @@ def batchnorm_backward_train(saved, gamma, g, need_x):
         return gb.sum(axis=0), t.sum(axis=0)
 
     parts = _over_rows(sums, n, c)
-    dbeta = _sum_partials([p[0] for p in parts], g)
-    sgx = _sum_partials([p[1] for p in parts], g)
+    dbeta = _sum_partials([p[0] for p in parts])
+    sgx = _sum_partials([p[1] for p in parts])
     dgamma = (sgx - dmean * dbeta) * invstd
     dx = None
     if need_x:

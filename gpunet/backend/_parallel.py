@@ -33,8 +33,8 @@ def _get_pool() -> ThreadPoolExecutor:
     return _pool
 
 
-def spans(n: int, block: int = BLOCK, parts: int | None = None) -> list[tuple[int, int]]:
-    """Split ``range(n)`` into contiguous spans: about one per thread, each cut into cache-sized blocks."""
+def spans(n: int, parts: int | None = None) -> list[tuple[int, int]]:
+    """Split ``range(n)`` into contiguous spans, one per thread (a single span below ``PARALLEL_MIN``)."""
     if n <= 0:
         return []
     parts = NUM_THREADS if parts is None else parts
@@ -50,7 +50,7 @@ def run_blocked(fn, n: int, block: int = BLOCK) -> list:
     def span_work(lo, hi):
         return [fn(i, min(i + block, hi)) for i in range(lo, hi, block)]
 
-    ss = spans(n, block)
+    ss = spans(n)
     if len(ss) <= 1:
         return span_work(0, n) if n > 0 else []
     futures = [_get_pool().submit(span_work, lo, hi) for lo, hi in ss]

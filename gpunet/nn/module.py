@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .. import backend as _backend
-from ..autograd.tensor import Tensor
+from ..autograd.tensor import Tensor, reset_grads
 from .parameter import Parameter
 
 __all__ = ["Module"]
@@ -262,14 +262,7 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset every parameter's ``.grad``: to None (default), or to zeros in place."""
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                p.grad.grad_fn = None
-                p.grad.data[...] = 0
+        reset_grads(self.parameters(), set_to_none)
 
     # ----------------------------------------------------------------- moving
     def to(self, *args: Any, **kwargs: Any) -> "Module":

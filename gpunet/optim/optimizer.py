@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import backend as _backend
 from ..autograd.grad_mode import enable_grad
-from ..autograd.tensor import Tensor
+from ..autograd.tensor import Tensor, reset_grads
 
 __all__ = ["Optimizer"]
 
@@ -133,15 +133,7 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset every parameter's gradient: ``None`` (default, as torch) or zeros in place."""
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    p.grad.grad_fn = None
-                    p.grad.requires_grad = False
-                    p.grad.data.fill(0)
+            reset_grads(group["params"], set_to_none)
 
     def step(self, closure: Callable[[], Any] | None = None):
         """One update of every parameter that has a gradient (parameters whose ``.grad`` is None are skipped).
