@@ -21,6 +21,8 @@ import time
 
 import numpy as np
 
+from .backend import _numba
+
 MODELS = {
     "tiny": ([2, 8, 2], 4),
     "small": ([64, 128, 10], 64),
@@ -219,7 +221,8 @@ def environment():
 
     env = {"date": time.strftime("%Y-%m-%d"), "python": platform.python_version(), "numpy": np.__version__,
            "gpunet": gn.__version__, "cpu": platform.processor() or platform.machine(),
-           "cpu_threads": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()}
+           "cpu_threads": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+           "cpu_kernels": _numba.status()}
     if _torch_available():
         import torch
         env["torch"] = torch.__version__
@@ -335,7 +338,7 @@ def main(argv=None) -> int:
         print(json.dumps({"environment": env, "rows": rows, "memory_mib": memory}, indent=1))
     else:
         print(f"gpunet {env['gpunet']} · numpy {env['numpy']} · torch {env.get('torch', 'not installed')} · "
-              f"CPU threads {env['cpu_threads']} · GPU {env['gpu']} · {env['date']}")
+              f"CPU threads {env['cpu_threads']} · CPU kernels: {env['cpu_kernels']} · GPU {env['gpu']} · {env['date']}")
         print("training step (forward, cross-entropy, backward, Adam), float32; samples/s, higher is better;")
         print("floor/gpunet = GEMM-only floor throughput over gpunet's (1.00× = no overhead above the matmuls)")
         print(table(rows, memory))

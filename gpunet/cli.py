@@ -416,12 +416,15 @@ def _gpu_info(be) -> dict:
 
 def info_dict() -> dict:
     from . import __version__, backend
+    from .backend import _numba, _parallel
 
     ok, why = backend.cupy_status()
     out = {"gpunet": __version__, "python": f"{platform.python_version()} ({platform.python_implementation()})",
            "platform": f"{platform.system()} {platform.machine()}", "numpy": np.__version__,
            "blas": _blas(), "cpu_count": os.cpu_count(),
-           "backends": {"numpy": {"usable": True, "why": "NumPy (CPU)"}, "cupy": {"usable": ok, "why": why}},
+           "backends": {"numpy": {"usable": True, "why": f"NumPy (CPU); fused ops: {_numba.status()}, "
+                                                      f"{_parallel.NUM_THREADS} thread(s) (GPUNET_NUM_THREADS)"},
+                        "cupy": {"usable": ok, "why": why}},
            "cupy": _dist_version("cupy"), "gpu": None}
     if ok:
         try:

@@ -3,6 +3,7 @@ specialisation), on awkward sizes, both float dtypes; blocks and threads must no
 import numpy as np
 import pytest
 
+from gpunet.backend import _numpy_fused as fused
 from gpunet.backend import _parallel
 from gpunet.backend.base import Backend
 from gpunet.backend.numpy_backend import NumpyBackend
@@ -21,8 +22,7 @@ def _tol(dt):
 def threads(request, monkeypatch):
     monkeypatch.setattr(_parallel, "NUM_THREADS", request.param)
     monkeypatch.setattr(_parallel, "_pool", None)
-    monkeypatch.setattr(_parallel, "PARALLEL_MIN", 1 << 10)
-    monkeypatch.setattr(_parallel, "BLOCK", 1 << 11)  # several blocks per thread on test sizes  # make the threaded path run on test sizes
+    monkeypatch.setattr(_parallel, "PARALLEL_MIN", 1 << 10)  # make the threaded path run on test sizes
     return request.param
 
 
@@ -84,3 +84,100 @@ def test_fast_path_falls_back_for_other_dtypes(rng):
     y, saved = FAST.linear_act_forward(x, W, None, "relu")
     dx, dW, db = FAST.linear_act_backward(x, W, saved, np.ones((4, 2), np.float16), "relu", need_b=False)
     assert y.dtype == np.float16 and dx.shape == x.shape and dW.shape == W.shape and db is None
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("n,c", [(1, 1), (7, 3), (129, 65)])
+def test_softmax_xent_matches_reference(n, c, dt, rng):
+    z = (rng.standard_normal((n, c)) * 30).astype(dt)  # large logits: the max shift must hold
+    t = rng.integers(0, c, n)
+    l1, p1 = REF.softmax_xent_forward(z, t)
+    l2, p2 = FAST.softmax_xent_forward(z, t)
+    np.testing.assert_allclose(l2, l1, **_tol(dt))
+    np.testing.assert_allclose(p2, p1, **_tol(dt))
+    w = rng.standard_normal(n).astype(dt)
+    np.testing.assert_allclose(FAST.softmax_xent_backward(p2, t, w), REF.softmax_xent_backward(p1, t, w), **_tol(dt))
+
+
+def test_softmax_xent_kernel_rejects_bad_target():
+    """The compiled kernel checks indices itself (it runs without bounds checks), and names the row."""
+    with pytest.raises(IndexError, match="target 3 at row 1 is outside"):
+        FAST.softmax_xent_forward(np.zeros((2, 3), np.float32), np.array([0, 3]))
+
+
+# Optimizer updates: the compiled kernel against the reference update of gpunet.optim._functional, BIT FOR BIT
+# (same operations in the same order), for every option that changes the formula.
+from gpunet.optim import _functional as OF  # noqa: E402
+
+OPTIM_CASES = [
+    ("sgd", dict(lr=0.1, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False)),
+    ("sgd", dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=0.01, nesterov=False, maximize=True)),
+    ("sgd", dict(lr=0.1, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=True, maximize=False)),
+    ("adam", dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False, decoupled=False)),
+    ("adam", dict(lr=1e-2, beta1=0.3, beta2=0.99, eps=1e-6, weight_decay=0.1, amsgrad=True, decoupled=False,
+                  maximize=True)),
+    ("adam", dict(lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, amsgrad=False, decoupled=True)),
+    ("adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.01, eps=1e-10, maximize=False)),
+    ("rmsprop", dict(lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False)),
+    ("rmsprop", dict(lr=0.01, alpha=0.3, eps=1e-8, weight_decay=0.01, momentum=0.9, centered=True,
+                     maximize=True)),
+    ("adadelta", dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.01, maximize=False)),
+]
+
+
+def _optim_state(name, opts, shape, dt, rng):
+    z = lambda: np.abs(rng.standard_normal(shape)).astype(dt) * 0.1  # noqa: E731 (positive: squares)
+    if name == "sgd":
+        return [z()]
+    if name == "adam":
+        return [z(), z(), z()]
+    if name == "adagrad":
+        return [z()]
+    if name == "rmsprop":
+        return [z() + 1, z() * 0.1, z()]  # v ≥ ḡ²: centered RMSprop's √(v − ḡ²) stays real
+    return [z(), z()]
+
+
+def _optim_call(fn, name, opts, p, g, st, step, xp=np):
+    if name == "sgd":
+        fn(xp, p, g, st[0], init_buffer=step == 1, **opts)
+    elif name == "adam":
+        fn(xp, p, g, st[0], st[1], st[2], step, **opts)
+    elif name == "adagrad":
+        fn(xp, p, g, st[0], step, **opts)
+    elif name == "rmsprop":
+        fn(xp, p, g, st[0], st[1], st[2], **opts)
+    else:
+        fn(xp, p, g, st[0], st[1], **opts)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1,), (7, 3), (3000, 40)])
+@pytest.mark.parametrize("name,opts", OPTIM_CASES, ids=[f"{n}{i}" for i, (n, _) in enumerate(OPTIM_CASES)])
+def test_optimizer_kernel_matches_reference_bitwise(threads, name, opts, shape, dt, rng):
+    kernel = FAST.optimizer_kernel(name)
+    reference = getattr(OF, f"{name}_update")
+    p1 = rng.standard_normal(shape).astype(dt)
+    s1 = _optim_state(name, opts, shape, dt, rng)
+    p2, s2 = p1.copy(), [s.copy() for s in s1]
+    for step in (1, 2, 3):
+        g = rng.standard_normal(shape).astype(dt)
+        _optim_call(reference, name, opts, p1, g, s1, step)
+        _optim_call(kernel, name, opts, p2, g, s2, step)
+    np.testing.assert_array_equal(p2, p1)
+    for a, b in zip(s2, s1):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_numba_off_uses_the_reference(monkeypatch, rng):
+    """Without the compiled kernels (GPUNET_NUMBA=0, or Numba missing) every op still runs, on the reference."""
+    from gpunet.backend import _numba
+
+    monkeypatch.setattr(_numba, "_kernels", None)
+    monkeypatch.setattr(_numba, "_reason", "turned off by GPUNET_NUMBA=0")
+    assert FAST.optimizer_kernel("adam") is None
+    assert "GPUNET_NUMBA=0" in _numba.status()
+    x, W = rng.standard_normal((5, 3)).astype(np.float32), rng.standard_normal((2, 3)).astype(np.float32)
+    y, saved = FAST.linear_act_forward(x, W, None, "relu")
+    assert not isinstance(saved, fused.Saved) and y.shape == (5, 2)
+    np.testing.assert_allclose(y, np.maximum(x @ W.T, 0), rtol=1e-6)

@@ -1,17 +1,37 @@
-"""CPU fused ops: in-place ufunc sequences over cache-sized row blocks, spread over the cores.
+"""CPU fused ops: a GEMM into a fresh array, then compiled one-pass kernels over row spans, one span per core.
 
 Each function matches the reference of the same name in :mod:`gpunet.backend.base` (tests compare them) and
-handles float32/float64 C-contiguous 2-D input; the caller falls back to the reference otherwise.
+takes float32/float64 C-contiguous 2-D input of one dtype; the NumPy backend checks that (``usable``) and calls
+the reference otherwise. Passes over an (N, C) array: linear forward 1 after the GEMM (bias + activation), its
+backward 1 before the GEMMs (activation derivative + bias gradient); batch norm 2 forward (shifted float64 sums,
+then normalise/scale/shift) and 2 backward (Σdy and Σdy·x̂, then dx).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import _parallel
-from ._parallel import run_blocked
+from . import _numba, _parallel
+from ._parallel import spans
 
-# activations done in place here; the rest (exact GELU needs erf) use the reference
-FAST_ACTS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", None)
+# activations done here (by code, see _cpu_kernels); the rest (GELU, SiLU) use the reference
+FAST_ACTS = {None: 0, "identity": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4}
+
+
+def usable(*arrays) -> bool:
+    """Compiled kernels available, and the arrays (None skipped) float32/float64, C-contiguous, one dtype."""
+    if _numba.kernels() is None:
+        return False
+    dt = None
+    for a in arrays:
+        if a is None:
+            continue
+        if type(a) is not np.ndarray or not a.flags.c_contiguous or a.dtype.kind != "f" or a.dtype.itemsize < 4:
+            return False
+        if dt is None:
+            dt = a.dtype
+        elif a.dtype != dt:
+            return False
+    return True
 
 
 class Saved:
@@ -23,79 +43,46 @@ class Saved:
         self.y = y
 
 
-def _rows(ncols: int) -> int:
-    return max(1, _parallel.BLOCK // max(ncols, 1))
+def _partials(nspans: int, c: int, dtype):
+    return np.zeros((nspans, c), dtype)
 
 
-def _over_rows(fn, nrows: int, ncols: int):
-    """Run ``fn(r0, r1)`` over row blocks of an (nrows, ncols) array; returns the per-block results."""
-    rows = _rows(ncols)
-    if nrows <= rows:
-        return [fn(0, nrows)]
-    return run_blocked(fn, nrows, block=rows)
-
-
-def _sum_partials(parts):
-    out = parts[0]
-    for p in parts[1:]:
-        out += p
-    return out
+def _total(parts):
+    return parts[0] if len(parts) == 1 else parts.sum(axis=0)
 
 
 def linear_act_forward(x, W, b, act, alpha):
+    K = _numba.kernels()
     z = np.matmul(x, W.T)
+    code = FAST_ACTS[act]
+    if code == 0 and b is None:
+        return z, Saved(z)
     n, c = z.shape
-
-    def block(r0, r1):
-        zb = z[r0:r1]
-        if b is not None:
-            zb += b
-        if act == "relu":
-            np.maximum(zb, 0, out=zb)
-        elif act == "leaky_relu":
-            np.maximum(zb, zb * alpha, out=zb)
-        elif act == "sigmoid":
-            with np.errstate(over="ignore"):
-                np.negative(zb, out=zb)
-                np.exp(zb, out=zb)
-            zb += 1
-            np.reciprocal(zb, out=zb)
-        elif act == "tanh":
-            np.tanh(zb, out=zb)
-
-    _over_rows(block, n, c)
+    bias = b if b is not None else np.zeros(c, z.dtype)
+    a = z.dtype.type(alpha)
+    _parallel.run(lambda k, r0, r1: K.bias_act(z, bias, code, a, r0, r1), spans(n, c))
     return z, Saved(z)
 
 
 def linear_act_backward(x, W, saved, g, act, alpha, need_x, need_W, need_b):
+    K = _numba.kernels()
     y = saved.y
     g = np.ascontiguousarray(g, dtype=y.dtype)
     n, c = g.shape
-    if act in ("identity", None):
+    code = FAST_ACTS[act]
+    db = None
+    if code == 0:
         dz = g
-        db = g.sum(axis=0) if need_b else None
+        if need_b:
+            db = g.sum(axis=0)
     else:
         dz = np.empty_like(g)
-
-        def block(r0, r1):
-            gb, yb, db_ = g[r0:r1], y[r0:r1], dz[r0:r1]
-            if act == "relu":
-                np.multiply(gb, yb > 0, out=db_)
-            elif act == "leaky_relu":
-                np.multiply(gb, alpha, out=db_)
-                np.copyto(db_, gb, where=yb > 0)
-            elif act == "sigmoid":
-                np.subtract(1, yb, out=db_)
-                db_ *= yb
-                db_ *= gb
-            elif act == "tanh":
-                np.multiply(yb, yb, out=db_)
-                np.subtract(1, db_, out=db_)
-                db_ *= gb
-            return db_.sum(axis=0) if need_b else None
-
-        parts = _over_rows(block, n, c)
-        db = _sum_partials(parts) if need_b else None
+        ss = spans(n, c)
+        parts = _partials(len(ss), c, g.dtype)
+        a = g.dtype.type(alpha)
+        _parallel.run(lambda k, r0, r1: K.act_grad_bias(g, y, dz, parts[k], code, a, r0, r1), ss)
+        if need_b:
+            db = _total(parts)
     dx = np.matmul(dz, W) if need_x else None
     dW = np.matmul(dz.T, x) if need_W else None
     return dx, dW, db
@@ -103,7 +90,8 @@ def linear_act_backward(x, W, saved, g, act, alpha, need_x, need_W, need_b):
 
 class BNSaved:
     """What the CPU batch norm keeps for backward: the input itself (alive anyway as the previous layer's
-    output, so no new memory), the shift, the mean's offset from it and 1/std; x̂ is recomputed block by block."""
+    output, so no new memory), the shift, and the float64 offset of the mean from it and 1/std; x̂ is never
+    stored."""
     __slots__ = ("x", "shift", "dmean", "invstd")
 
     def __init__(self, x, shift, dmean, invstd):
@@ -111,76 +99,70 @@ class BNSaved:
 
 
 def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum, eps):
-    """Two passes: shifted sums (mean and variance without cancellation when |mean| >> std), then
-    y = (x − shift)·s + o with s = γ/σ, o = β − Δmean·s (3 ufuncs a block)."""
+    """Shifted sums in float64 (mean and variance without cancellation when |mean| >> std; the shift is the
+    mean of the first rows), then y = (x − shift)·s + o with s = γ/σ, o = β − Δmean·s."""
+    K = _numba.kernels()
     n, c = x.shape
     shift = x[: min(n, 8)].mean(axis=0)
-
-    def stats(r0, r1):
-        d = x[r0:r1] - shift
-        s1 = d.sum(axis=0)
-        d *= d
-        return s1, d.sum(axis=0)
-
-    parts = _over_rows(stats, n, c)
-    s1 = _sum_partials([p[0] for p in parts])
-    s2 = _sum_partials([p[1] for p in parts])
-    dmean = s1 / n
-    var = s2 / n - dmean * dmean
+    ss = spans(n, c)
+    s1, s2 = _partials(len(ss), c, np.float64), _partials(len(ss), c, np.float64)
+    _parallel.run(lambda k, r0, r1: K.bn_sums(x, shift, s1[k], s2[k], r0, r1), ss)
+    dmean = _total(s1) / n
+    var = _total(s2) / n - dmean * dmean
     np.maximum(var, 0, out=var)
     invstd = 1.0 / np.sqrt(var + eps)
     if running_mean is not None:
         running_mean *= 1 - momentum
-        running_mean += momentum * (shift + dmean).astype(running_mean.dtype, copy=False)
+        running_mean += (momentum * (shift + dmean)).astype(running_mean.dtype, copy=False)
         running_var *= 1 - momentum
-        running_var += (momentum * n / max(n - 1, 1)) * var.astype(running_var.dtype, copy=False)
+        running_var += ((momentum * n / max(n - 1, 1)) * var).astype(running_var.dtype, copy=False)
     scale = invstd * gamma if gamma is not None else invstd
     offset = -dmean * scale
     if beta is not None:
         offset += beta
+    scale, offset = scale.astype(x.dtype), offset.astype(x.dtype)
     y = np.empty_like(x)
-
-    def norm(r0, r1):
-        yb = y[r0:r1]
-        np.subtract(x[r0:r1], shift, out=yb)
-        yb *= scale
-        yb += offset
-
-    _over_rows(norm, n, c)
+    _parallel.run(lambda k, r0, r1: K.bn_normalize(x, shift, scale, offset, y, r0, r1), ss)
     return y, BNSaved(x, shift, dmean, invstd)
 
 
 def batchnorm_backward_train(saved, gamma, g, need_x):
-    """Σdy and Σdy·x̂ = (Σdy·(x − shift) − Δmean·Σdy)/σ in one pass; then
+    """Σdy and Σdy·x̂ = (Σdy·(x − shift) − Δmean·Σdy)/σ in one pass (float64 sums); then
     dx = A·dy + B·(x − shift) + C, the closed form of (γ/σN)(N·dy − Σdy − x̂·Σdy·x̂), in one more."""
+    K = _numba.kernels()
     x, shift, dmean, invstd = saved.x, saved.shift, saved.dmean, saved.invstd
     n, c = g.shape
-
-    def sums(r0, r1):
-        gb = g[r0:r1]
-        t = x[r0:r1] - shift
-        t *= gb
-        return gb.sum(axis=0), t.sum(axis=0)
-
-    parts = _over_rows(sums, n, c)
-    dbeta = _sum_partials([p[0] for p in parts])
-    sgx = _sum_partials([p[1] for p in parts])
-    dgamma = (sgx - dmean * dbeta) * invstd
+    ss = spans(n, c)
+    sg, sgx = _partials(len(ss), c, np.float64), _partials(len(ss), c, np.float64)
+    _parallel.run(lambda k, r0, r1: K.bn_grad_sums(g, x, shift, sg[k], sgx[k], r0, r1), ss)
+    dbeta = _total(sg)
+    dgamma = (_total(sgx) - dmean * dbeta) * invstd
     dx = None
     if need_x:
-        k = invstd * gamma / n if gamma is not None else invstd / n
-        A = k * n
-        B = -k * dgamma * invstd
-        C = -k * dbeta - B * dmean
+        k_ = invstd * gamma / n if gamma is not None else invstd / n
+        A = (k_ * n).astype(x.dtype)
+        B = -k_ * dgamma * invstd
+        C = (-k_ * dbeta - B * dmean).astype(x.dtype)
+        B = B.astype(x.dtype)
         dx = np.empty_like(g)
+        _parallel.run(lambda k, r0, r1: K.bn_dx(g, x, shift, A, B, C, dx, r0, r1), ss)
+    return dx, dgamma.astype(x.dtype), dbeta.astype(x.dtype)
 
-        def dxb(r0, r1):
-            out = dx[r0:r1]
-            t = x[r0:r1] - shift
-            t *= B
-            np.multiply(g[r0:r1], A, out=out)
-            out += t
-            out += C
 
-        _over_rows(dxb, n, c)
-    return dx, dgamma, dbeta
+def softmax_xent_forward(logits, target):
+    K = _numba.kernels()
+    n, _ = logits.shape
+    loss = np.empty(n, logits.dtype)
+    probs = np.empty_like(logits)
+    bad = K.softmax_xent(logits, target, loss, probs)
+    if bad >= 0:
+        raise IndexError(f"softmax_xent_forward: target {int(target[bad])} at row {bad} is outside "
+                         f"[0, {logits.shape[1]})")
+    return loss, probs
+
+
+def softmax_xent_backward(probs, target, grad_rows):
+    K = _numba.kernels()
+    d = np.empty_like(probs)
+    K.softmax_xent_grad(probs, target, np.ascontiguousarray(grad_rows, dtype=probs.dtype), d)
+    return d

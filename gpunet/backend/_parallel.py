@@ -1,60 +1,58 @@
-"""Cache-blocked, multi-threaded elementwise work for the CPU backend.
+"""Splitting CPU work over threads.
 
-NumPy ufuncs release the GIL on large arrays, so a pass over a big array split into per-core blocks runs on every
-core. Blocks are also small enough (``BLOCK`` elements) to stay in cache, so a sequence of several ufuncs over one
-block reads main memory about once instead of once per ufunc: this is what makes an optimizer step or a batch norm
-cheaper than the same ufunc sequence over whole arrays.
+The compiled CPU kernels (:mod:`gpunet.backend._cpu_kernels`) release the GIL, so a large pass split into one
+contiguous span per core runs on every core from a plain thread pool. Small passes run on the calling thread:
+handing work to a pool thread costs tens of microseconds.
 """
 from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-BLOCK = 1 << 15            # elements per block (128 KiB of float32): a few arrays' blocks fit in L2
-PARALLEL_MIN = 1 << 17     # below this many elements one thread does it all
-
 
 def _threads() -> int:
-    """``GPUNET_NUM_THREADS``, default 1: on the 2-vCPU machine the benchmarks run on, two threads measured no
-    faster than one for Adam over 8.4M parameters (25.3 vs 26.3 ms) and slowed the large MLP step (BLAS's own
-    threads compete for the same cores). Set it where the cores are real and idle between GEMMs."""
+    """``GPUNET_NUM_THREADS``, default: the CPUs this process may run on."""
     env = os.environ.get("GPUNET_NUM_THREADS")
-    return max(1, int(env)) if env else 1
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ValueError(f"GPUNET_NUM_THREADS must be a positive integer, got {env!r}") from None
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 NUM_THREADS = _threads()
+PARALLEL_MIN = 1 << 16     # elements of work below which one thread does it all
 _pool: ThreadPoolExecutor | None = None
 
 
 def _get_pool() -> ThreadPoolExecutor:
     global _pool
     if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=NUM_THREADS, thread_name_prefix="gpunet-cpu")
+        _pool = ThreadPoolExecutor(max_workers=max(NUM_THREADS - 1, 1), thread_name_prefix="gpunet-cpu")
     return _pool
 
 
-def spans(n: int, parts: int | None = None) -> list[tuple[int, int]]:
-    """Split ``range(n)`` into contiguous spans, one per thread (a single span below ``PARALLEL_MIN``)."""
-    if n <= 0:
-        return []
-    parts = NUM_THREADS if parts is None else parts
-    if n < PARALLEL_MIN or parts == 1:
-        parts = 1
-    step = -(-n // parts)
-    return [(i, min(i + step, n)) for i in range(0, n, step)]
+def spans(n: int, per_item: int = 1) -> list[tuple[int, int]]:
+    """``range(n)`` as contiguous spans, one per thread, or one span when ``n · per_item`` (the elements the
+    work touches) is below ``PARALLEL_MIN``. Never empty: ``[(0, 0)]`` for ``n == 0``."""
+    parts = NUM_THREADS if n * per_item >= PARALLEL_MIN else 1
+    parts = max(1, min(parts, n))
+    step = -(-n // parts) if n else 0
+    return [(i, min(i + step, n)) for i in range(0, n, step)] if n else [(0, 0)]
 
 
-def run_blocked(fn, n: int, block: int = BLOCK) -> list:
-    """Call ``fn(start, stop)`` over ``range(n)`` in blocks of at most ``block``; blocks of one thread's span run
-    in order on that thread. Returns the results of every call, in order."""
-    def span_work(lo, hi):
-        return [fn(i, min(i + block, hi)) for i in range(lo, hi, block)]
-
-    ss = spans(n)
-    if len(ss) <= 1:
-        return span_work(0, n) if n > 0 else []
-    futures = [_get_pool().submit(span_work, lo, hi) for lo, hi in ss]
-    out = []
+def run(fn, ss: list[tuple[int, int]]) -> None:
+    """Call ``fn(k, lo, hi)`` for each span ``k`` of ``ss``: the last on the calling thread, the others on the
+    pool; returns when all are done (re-raising the first error)."""
+    if len(ss) == 1:
+        fn(0, *ss[0])
+        return
+    futures = [_get_pool().submit(fn, k, lo, hi) for k, (lo, hi) in enumerate(ss[:-1])]
+    k = len(ss) - 1
+    fn(k, *ss[k])
     for f in futures:
-        out.extend(f.result())
-    return out
+        f.result()

@@ -164,11 +164,6 @@ class Backend:
     # dominates (the CPU), not where each call is one kernel launch anyway.
     flat_optimizer_max: int = 0
 
-    def elementwise(self, fn):
-        """``fn(xp, *args)`` — an in-place elementwise update over arrays of one size — as this backend runs it
-        best. The reference runs it as it is; the CPU backend runs it over cache-sized blocks on every core."""
-        return fn
-
     def optimizer_kernel(self, name: str):
         """A fused in-place update for optimizer ``name`` ("sgd", "adam", ...), or None to use the generic
         ``xp`` update in :mod:`gpunet.optim`. Overridden by backends that have one (same signature)."""

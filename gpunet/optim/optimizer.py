@@ -154,7 +154,7 @@ class Optimizer:
         return loss
 
     def _kernel(self, be):
-        return be.optimizer_kernel(self._kernel_name) or be.elementwise(type(self)._reference)
+        return be.optimizer_kernel(self._kernel_name) or type(self)._reference
 
     def _step_param(self, p: Tensor, group: dict[str, Any]) -> None:
         grad = p.grad.data

@@ -1,0 +1,314 @@
+"""Compiled CPU kernels (Numba): one pass over memory per fused step, the GIL released while they run.
+
+Every kernel works on a row (or element) range ``[r0, r1)`` so the caller can split the work over threads
+(:mod:`gpunet.backend._parallel`); kernels that reduce over rows write one partial row per call, which the caller
+sums. Scalars arrive already cast to the arrays' dtype: Numba types a Python float as float64 and would carry
+float32 work out in float64 otherwise. Compiled lazily on first call, one specialisation per dtype, and cached on
+disk (``NUMBA_CACHE_DIR`` or ``__pycache__``). Importing this module imports Numba; the NumPy backend imports it
+only through :func:`gpunet.backend._numba.kernels`, which falls back to the plain-``xp`` reference without it.
+
+The formulas and their order of operations are those of the reference ops (``backend/base.py``) and of
+:mod:`gpunet.optim._functional`, so results agree to rounding; nothing here asks for fast-math.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# activation codes of the fused linear op (the entries of FAST_ACTS in _numpy_fused, in order)
+IDENTITY, RELU, LEAKY_RELU, SIGMOID, TANH = 0, 1, 2, 3, 4
+
+_jit = njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
+
+
+# ---------------------------------------------------------------------------------------------- linear + activation
+@_jit
+def bias_act(z, b, act, alpha, r0, r1):
+    """z[r0:r1] ← act(z + b) in place (``b`` of length C; zeros when the layer has no bias)."""
+    c = z.shape[1]
+    one, zero = z.dtype.type(1), z.dtype.type(0)
+    for i in range(r0, r1):
+        row = z[i]
+        if act == RELU:
+            for j in range(c):
+                v = row[j] + b[j]
+                row[j] = zero if v <= 0 else v  # NaN stays NaN
+        elif act == LEAKY_RELU:
+            for j in range(c):
+                v = row[j] + b[j]
+                row[j] = v if v > 0 else v * alpha
+        elif act == SIGMOID:
+            for j in range(c):
+                row[j] = one / (one + np.exp(-(row[j] + b[j])))
+        elif act == TANH:
+            for j in range(c):
+                row[j] = np.tanh(row[j] + b[j])
+        else:
+            for j in range(c):
+                row[j] = row[j] + b[j]
+
+
+@_jit
+def act_grad_bias(g, y, dz, db, act, alpha, r0, r1):
+    """dz[r0:r1] = g · act'(from y); ``db`` (length C, zeroed by the caller) += the column sums of dz."""
+    c = g.shape[1]
+    one = g.dtype.type(1)
+    for i in range(r0, r1):
+        gr, yr, dr = g[i], y[i], dz[i]
+        if act == RELU:
+            for j in range(c):
+                d = gr[j] if yr[j] > 0 else gr[j] * 0
+                dr[j] = d
+                db[j] += d
+        elif act == LEAKY_RELU:
+            for j in range(c):
+                d = gr[j] if yr[j] > 0 else gr[j] * alpha
+                dr[j] = d
+                db[j] += d
+        elif act == SIGMOID:
+            for j in range(c):
+                d = (one - yr[j]) * yr[j] * gr[j]
+                dr[j] = d
+                db[j] += d
+        elif act == TANH:
+            for j in range(c):
+                d = (one - yr[j] * yr[j]) * gr[j]
+                dr[j] = d
+                db[j] += d
+        else:
+            for j in range(c):
+                db[j] += gr[j]
+
+
+# ---------------------------------------------------------------------------------------------- batch norm
+# Column sums over rows: partial sums in the input's dtype over CHUNK rows at a time (full SIMD width), added
+# into float64 totals after each chunk, so float32 rounding grows with CHUNK, not with the batch size.
+CHUNK = 16
+
+
+@_jit
+def bn_sums(x, shift, s1, s2, r0, r1):
+    """s1 += Σ(x − shift), s2 += Σ(x − shift)² over rows [r0, r1) (s1, s2 float64)."""
+    c = x.shape[1]
+    a1 = np.empty(c, x.dtype)
+    a2 = np.empty(c, x.dtype)
+    for k in range(r0, r1, CHUNK):
+        a1[:] = 0
+        a2[:] = 0
+        for i in range(k, min(k + CHUNK, r1)):
+            xr = x[i]
+            for j in range(c):
+                d = xr[j] - shift[j]
+                a1[j] += d
+                a2[j] += d * d
+        for j in range(c):
+            s1[j] += a1[j]
+            s2[j] += a2[j]
+
+
+@_jit
+def bn_normalize(x, shift, scale, offset, y, r0, r1):
+    """y = (x − shift)·scale + offset."""
+    c = x.shape[1]
+    for i in range(r0, r1):
+        xr, yr = x[i], y[i]
+        for j in range(c):
+            yr[j] = (xr[j] - shift[j]) * scale[j] + offset[j]
+
+
+@_jit
+def bn_grad_sums(g, x, shift, sg, sgx, r0, r1):
+    """sg += Σdy, sgx += Σdy·(x − shift) over rows [r0, r1) (sg, sgx float64; chunked as bn_sums)."""
+    c = x.shape[1]
+    a1 = np.empty(c, x.dtype)
+    a2 = np.empty(c, x.dtype)
+    for k in range(r0, r1, CHUNK):
+        a1[:] = 0
+        a2[:] = 0
+        for i in range(k, min(k + CHUNK, r1)):
+            gr, xr = g[i], x[i]
+            for j in range(c):
+                a1[j] += gr[j]
+                a2[j] += gr[j] * (xr[j] - shift[j])
+        for j in range(c):
+            sg[j] += a1[j]
+            sgx[j] += a2[j]
+
+
+@_jit
+def bn_dx(g, x, shift, a, b, cc, dx, r0, r1):
+    """dx = a·dy + b·(x − shift) + cc (the closed form of the batch-norm input gradient)."""
+    c = x.shape[1]
+    for i in range(r0, r1):
+        gr, xr, dr = g[i], x[i], dx[i]
+        for j in range(c):
+            dr[j] = a[j] * gr[j] + b[j] * (xr[j] - shift[j]) + cc[j]
+
+
+# ---------------------------------------------------------------------------------------------- softmax + CE
+@_jit
+def softmax_xent(logits, target, loss, probs):
+    """loss[i] = log Σ exp(l − max) − (l[t] − max); probs = softmax(l). Returns the first row whose target is
+    outside [0, C), or −1 (the caller raises; that row's loss and probs are not written)."""
+    n, c = logits.shape
+    for i in range(n):
+        t = target[i]
+        if t < 0 or t >= c:
+            return i
+        lr, pr = logits[i], probs[i]
+        m = lr[0]
+        for j in range(1, c):
+            if lr[j] > m:
+                m = lr[j]
+        s = lr.dtype.type(0)
+        for j in range(c):
+            e = np.exp(lr[j] - m)
+            pr[j] = e
+            s += e
+        loss[i] = np.log(s) - (lr[t] - m)
+        for j in range(c):
+            pr[j] = pr[j] / s
+    return -1
+
+
+@_jit
+def softmax_xent_grad(probs, target, grad_rows, d):
+    """d = (probs − onehot(target)) · grad_rows[:, None]."""
+    n, c = probs.shape
+    one = probs.dtype.type(1)
+    for i in range(n):
+        w = grad_rows[i]
+        pr, dr = probs[i], d[i]
+        for j in range(c):
+            dr[j] = pr[j] * w
+        t = target[i]
+        dr[t] = (pr[t] - one) * w
+
+
+# ---------------------------------------------------------------------------------------------- optimizers
+# Each update walks elements [i0, i1) of 1-D arrays once. ``wd`` is the L2 weight decay added to the gradient
+# (0 for none), ``sign`` −1 when maximizing, else 1. Formulas as gpunet.optim._functional.
+
+@_jit
+def sgd(p, grad, buf, lr, momentum, damp1, wd, sign, has_momentum, init_buffer, nesterov, i0, i1):
+    """``damp1`` = 1 − dampening; ``buf`` is unused (any array of p's size) without momentum."""
+    p, grad, buf = p[i0:i1], grad[i0:i1], buf[i0:i1]
+    if not has_momentum:  # one loop per case: a conditional store inside a loop stops it vectorising
+        for i in range(p.size):
+            p[i] = p[i] - lr * _decayed_grad(p[i], grad[i], wd, sign)
+    elif init_buffer:
+        for i in range(p.size):
+            g = _decayed_grad(p[i], grad[i], wd, sign)
+            buf[i] = g
+            p[i] = p[i] - lr * (g * momentum + g if nesterov else g)
+    else:
+        for i in range(p.size):
+            g = _decayed_grad(p[i], grad[i], wd, sign)
+            b = buf[i] * momentum + damp1 * g
+            buf[i] = b
+            p[i] = p[i] - lr * (b * momentum + g if nesterov else b)
+
+
+@njit(nogil=True, cache=True, error_model="numpy", inline="always")
+def _lerp(a, b, w, wc):
+    """a + w·(b − a) as torch.lerp evaluates it: from ``a`` when w < 0.5, else b − (1 − w)·(b − a) with
+    ``wc`` = 1 − w (the caller passes wc < 0 to say w < 0.5)."""
+    if wc < 0:
+        return a + (b - a) * w
+    return b - (b - a) * wc
+
+
+@njit(nogil=True, cache=True, error_model="numpy", inline="always")
+def _decayed_grad(p, grad, wd, sign):
+    """±grad + λ·θ (λ = 0: ±grad exactly, as the reference, which skips the term)."""
+    g = sign * grad
+    return p * wd + g if wd != 0 else g
+
+
+@_jit
+def adam(p, grad, m, v, vmax, decay, wd, sign, w1, w1c, beta2, w2, amsgrad, step_size, bc2_sqrt, eps, i0, i1):
+    """``decay``: AdamW's θ·(1 − lr·λ) factor (1 for none); ``w1`` = 1 − β₁ and ``w1c`` as in :func:`_lerp`;
+    ``w2`` = 1 − β₂."""
+    p, grad, m, v, vmax = p[i0:i1], grad[i0:i1], m[i0:i1], v[i0:i1], vmax[i0:i1]
+    if amsgrad:  # a conditional store inside the loop would stop it vectorising: one loop per case
+        for i in range(p.size):
+            pv = p[i] * decay
+            g = _decayed_grad(pv, grad[i], wd, sign)
+            mv = _lerp(m[i], g, w1, w1c)
+            m[i] = mv
+            vv = v[i] * beta2 + (g * w2) * g
+            v[i] = vv
+            vv = max(vmax[i], vv)
+            vmax[i] = vv
+            p[i] = pv + (mv / (np.sqrt(vv) / bc2_sqrt + eps)) * (-step_size)
+    else:
+        for i in range(p.size):
+            pv = p[i] * decay
+            g = _decayed_grad(pv, grad[i], wd, sign)
+            mv = _lerp(m[i], g, w1, w1c)
+            m[i] = mv
+            vv = v[i] * beta2 + (g * w2) * g
+            v[i] = vv
+            p[i] = pv + (mv / (np.sqrt(vv) / bc2_sqrt + eps)) * (-step_size)
+
+
+@_jit
+def adagrad(p, grad, ssum, clr, wd, sign, eps, i0, i1):
+    p, grad, ssum = p[i0:i1], grad[i0:i1], ssum[i0:i1]
+    for i in range(p.size):
+        g = _decayed_grad(p[i], grad[i], wd, sign)
+        s = ssum[i] + g * g
+        ssum[i] = s
+        p[i] = p[i] + (g / (np.sqrt(s) + eps)) * (-clr)
+
+
+@_jit
+def rmsprop(p, grad, sq, gavg, buf, lr, alpha, w, wc, wd, sign, eps, centered, momentum, i0, i1):
+    """``w`` = 1 − α, ``wc`` as in :func:`_lerp`; ``gavg`` / ``buf`` unused unless centered / momentum > 0.
+    One loop per case (a conditional store inside a loop stops it vectorising), each one pass."""
+    p, grad, sq, gavg, buf = p[i0:i1], grad[i0:i1], sq[i0:i1], gavg[i0:i1], buf[i0:i1]
+    if centered and momentum > 0:
+        for i in range(p.size):
+            g = _decayed_grad(p[i], grad[i], wd, sign)
+            s = sq[i] * alpha + (g * w) * g
+            sq[i] = s
+            a = _lerp(gavg[i], g, w, wc)
+            gavg[i] = a
+            bv = buf[i] * momentum + g / (np.sqrt(s - a * a) + eps)
+            buf[i] = bv
+            p[i] = p[i] + bv * (-lr)
+    elif centered:
+        for i in range(p.size):
+            g = _decayed_grad(p[i], grad[i], wd, sign)
+            s = sq[i] * alpha + (g * w) * g
+            sq[i] = s
+            a = _lerp(gavg[i], g, w, wc)
+            gavg[i] = a
+            p[i] = p[i] + (g / (np.sqrt(s - a * a) + eps)) * (-lr)
+    elif momentum > 0:
+        for i in range(p.size):
+            g = _decayed_grad(p[i], grad[i], wd, sign)
+            s = sq[i] * alpha + (g * w) * g
+            sq[i] = s
+            bv = buf[i] * momentum + g / (np.sqrt(s) + eps)
+            buf[i] = bv
+            p[i] = p[i] + bv * (-lr)
+    else:
+        for i in range(p.size):
+            g = _decayed_grad(p[i], grad[i], wd, sign)
+            s = sq[i] * alpha + (g * w) * g
+            sq[i] = s
+            p[i] = p[i] + (g / (np.sqrt(s) + eps)) * (-lr)
+
+
+@_jit
+def adadelta(p, grad, sq, acc, lr, rho, w, wd, sign, eps, i0, i1):
+    """``w`` = 1 − ρ."""
+    p, grad, sq, acc = p[i0:i1], grad[i0:i1], sq[i0:i1], acc[i0:i1]
+    for i in range(p.size):
+        g = _decayed_grad(p[i], grad[i], wd, sign)
+        s = sq[i] * rho + (g * w) * g
+        sq[i] = s
+        delta = np.sqrt(acc[i] + eps) / np.sqrt(s + eps) * g
+        acc[i] = acc[i] * rho + (delta * w) * delta
+        p[i] = p[i] + delta * (-lr)
