@@ -118,8 +118,8 @@ def gemm_floor_step(sizes, batch, backend="numpy"):
 
 
 # ---------------------------------------------------------------------------------------------- timing
-def time_step(step, sync, min_time=0.3, rounds=5, warmup=3):
-    """Median seconds per call over ``rounds`` rounds of at least ``min_time`` each (after ``warmup`` calls)."""
+def _calls_per_round(step, sync, min_time, warmup=3):
+    """Warm ``step`` up, then how many calls make a round of at least ``min_time`` seconds."""
     for _ in range(warmup):
         step()
     sync()
@@ -127,15 +127,27 @@ def time_step(step, sync, min_time=0.3, rounds=5, warmup=3):
     step()
     sync()
     one = max(time.perf_counter() - t0, 1e-7)
-    n = max(1, int(min_time / one))
-    times = []
+    return max(1, int(min_time / one))
+
+
+def _round(step, sync, n):
+    t0 = time.perf_counter()
+    for _ in range(n):
+        step()
+    sync()
+    return (time.perf_counter() - t0) / n
+
+
+def time_interleaved(steps, min_time=0.3, rounds=5, warmup=3):
+    """Median seconds per call of each ``(step, sync)`` in ``steps``, their rounds interleaved (round 1 of
+    each, then round 2 of each, ...), so a change in the machine's load during the run hits all of them alike
+    and their ratios stay fair on a shared machine."""
+    ns = [_calls_per_round(step, sync, min_time, warmup) for step, sync in steps]
+    times = [[] for _ in steps]
     for _ in range(rounds):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            step()
-        sync()
-        times.append((time.perf_counter() - t0) / n)
-    return statistics.median(times)
+        for (step, sync), n, t in zip(steps, ns, times):
+            t.append(_round(step, sync, n))
+    return [statistics.median(t) for t in times]
 
 
 def _torch_available():
@@ -165,9 +177,9 @@ def measure(models, devices, with_torch=True, min_time=0.3, rounds=5, log=None):
                      ("gemm_floor", lambda: gemm_floor_step(sizes, batch, backend))]
             if with_torch and _torch_available() and (dev == "cpu" or _torch_cuda()):
                 impls.append(("torch", lambda: torch_step(sizes, batch, "cpu" if dev == "cpu" else "cuda")))
-            for impl, make in impls:
-                step, sync = make()
-                s = time_step(step, sync, min_time=min_time, rounds=rounds)
+            built = [make() for _, make in impls]
+            secs = time_interleaved(built, min_time=min_time, rounds=rounds)
+            for (impl, _), s in zip(impls, secs):
                 rows.append({"model": name, "device": dev, "impl": impl, "batch": batch,
                              "seconds": s, "samples_per_s": batch / s})
                 if log:

@@ -83,8 +83,15 @@ def _accumulate_leaf(t, g, owned: bool) -> None:
         g = g.astype(t.data.dtype)
         owned = True
     if t.grad is None:
-        from .tensor import Tensor
-
-        t.grad = Tensor._make(g if owned else g.copy(), False, None)
+        t.grad = _tensor_make(g if owned else g.copy(), False, None)
     else:
         t.grad.data += g
+
+
+def _tensor_make(data, requires_grad, grad_fn):
+    """``Tensor._make`` (bound on first use: tensor.py imports this module)."""
+    global _tensor_make
+    from .tensor import Tensor
+
+    _tensor_make = Tensor._make
+    return _tensor_make(data, requires_grad, grad_fn)

@@ -172,12 +172,12 @@ def softmax_xent(logits, target, loss, probs):
 
 
 @_jit
-def softmax_xent_grad(probs, target, grad_rows, d):
-    """d = (probs − onehot(target)) · grad_rows[:, None]."""
+def softmax_xent_grad(probs, target, grad_rows, stride, d):
+    """d = (probs − onehot(target)) · grad_rows[i · stride] per row i (stride 0: one value for all rows)."""
     n, c = probs.shape
     one = probs.dtype.type(1)
     for i in range(n):
-        w = grad_rows[i]
+        w = grad_rows[i * stride]
         pr, dr = probs[i], d[i]
         for j in range(c):
             dr[j] = pr[j] * w
@@ -185,13 +185,31 @@ def softmax_xent_grad(probs, target, grad_rows, d):
         dr[t] = (pr[t] - one) * w
 
 
+@_jit
+def label_summary(t, n_classes, ignore_index, has_ignore):
+    """(first entry outside [0, n_classes) that is not ignore_index, or −1; whether ignore_index occurs)."""
+    ignored = False
+    for i in range(t.size):
+        v = t[i]
+        if has_ignore and v == ignore_index:
+            ignored = True
+        elif v < 0 or v >= n_classes:
+            return i, ignored
+    return -1, ignored
+
+
 # ---------------------------------------------------------------------------------------------- optimizers
-# Each update walks elements [i0, i1) of 1-D arrays once. ``wd`` is the L2 weight decay added to the gradient
-# (0 for none), ``sign`` −1 when maximizing, else 1. Formulas as gpunet.optim._functional.
+# Each update walks elements [i0, i1) of 1-D arrays once. The hyper-parameters come packed in ``hp``, one small
+# array of the parameter's dtype (flags as 0/1): one argument for Numba to type instead of a dozen, which is most
+# of a call's cost on a small model. ``wd`` is the L2 weight decay added to the gradient (0 for none), ``sign``
+# −1 when maximizing, else 1. Formulas as gpunet.optim._functional.
 
 @_jit
-def sgd(p, grad, buf, lr, momentum, damp1, wd, sign, has_momentum, init_buffer, nesterov, i0, i1):
-    """``damp1`` = 1 − dampening; ``buf`` is unused (any array of p's size) without momentum."""
+def sgd(p, grad, buf, hp, i0, i1):
+    """hp = [lr, momentum, 1 − dampening, wd, sign, has_momentum, init_buffer, nesterov]; ``buf`` is unused
+    (any array of p's size) without momentum."""
+    lr, momentum, damp1, wd, sign = hp[0], hp[1], hp[2], hp[3], hp[4]
+    has_momentum, init_buffer, nesterov = hp[5] != 0, hp[6] != 0, hp[7] != 0
     p, grad, buf = p[i0:i1], grad[i0:i1], buf[i0:i1]
     if not has_momentum:  # one loop per case: a conditional store inside a loop stops it vectorising
         for i in range(p.size):
@@ -226,9 +244,11 @@ def _decayed_grad(p, grad, wd, sign):
 
 
 @_jit
-def adam(p, grad, m, v, vmax, decay, wd, sign, w1, w1c, beta2, w2, amsgrad, step_size, bc2_sqrt, eps, i0, i1):
-    """``decay``: AdamW's θ·(1 − lr·λ) factor (1 for none); ``w1`` = 1 − β₁ and ``w1c`` as in :func:`_lerp`;
-    ``w2`` = 1 − β₂."""
+def adam(p, grad, m, v, vmax, hp, i0, i1):
+    """hp = [decay, wd, sign, w1, w1c, β₂, w2, step_size, √(1 − β₂ᵗ), eps, amsgrad]: ``decay`` is AdamW's
+    θ·(1 − lr·λ) factor (1 for none), ``w1`` = 1 − β₁ and ``w1c`` as in :func:`_lerp`, ``w2`` = 1 − β₂."""
+    decay, wd, sign, w1, w1c, beta2, w2 = hp[0], hp[1], hp[2], hp[3], hp[4], hp[5], hp[6]
+    step_size, bc2_sqrt, eps, amsgrad = hp[7], hp[8], hp[9], hp[10] != 0
     p, grad, m, v, vmax = p[i0:i1], grad[i0:i1], m[i0:i1], v[i0:i1], vmax[i0:i1]
     if amsgrad:  # a conditional store inside the loop would stop it vectorising: one loop per case
         for i in range(p.size):
@@ -253,7 +273,9 @@ def adam(p, grad, m, v, vmax, decay, wd, sign, w1, w1c, beta2, w2, amsgrad, step
 
 
 @_jit
-def adagrad(p, grad, ssum, clr, wd, sign, eps, i0, i1):
+def adagrad(p, grad, ssum, hp, i0, i1):
+    """hp = [clr, wd, sign, eps]."""
+    clr, wd, sign, eps = hp[0], hp[1], hp[2], hp[3]
     p, grad, ssum = p[i0:i1], grad[i0:i1], ssum[i0:i1]
     for i in range(p.size):
         g = _decayed_grad(p[i], grad[i], wd, sign)
@@ -263,9 +285,12 @@ def adagrad(p, grad, ssum, clr, wd, sign, eps, i0, i1):
 
 
 @_jit
-def rmsprop(p, grad, sq, gavg, buf, lr, alpha, w, wc, wd, sign, eps, centered, momentum, i0, i1):
-    """``w`` = 1 − α, ``wc`` as in :func:`_lerp`; ``gavg`` / ``buf`` unused unless centered / momentum > 0.
-    One loop per case (a conditional store inside a loop stops it vectorising), each one pass."""
+def rmsprop(p, grad, sq, gavg, buf, hp, i0, i1):
+    """hp = [lr, α, w, wc, wd, sign, eps, centered, momentum]: ``w`` = 1 − α, ``wc`` as in :func:`_lerp`;
+    ``gavg`` / ``buf`` unused unless centered / momentum > 0. One loop per case (a conditional store inside a
+    loop stops it vectorising), each one pass."""
+    lr, alpha, w, wc, wd, sign, eps = hp[0], hp[1], hp[2], hp[3], hp[4], hp[5], hp[6]
+    centered, momentum = hp[7] != 0, hp[8]
     p, grad, sq, gavg, buf = p[i0:i1], grad[i0:i1], sq[i0:i1], gavg[i0:i1], buf[i0:i1]
     if centered and momentum > 0:
         for i in range(p.size):
@@ -302,8 +327,9 @@ def rmsprop(p, grad, sq, gavg, buf, lr, alpha, w, wc, wd, sign, eps, centered, m
 
 
 @_jit
-def adadelta(p, grad, sq, acc, lr, rho, w, wd, sign, eps, i0, i1):
-    """``w`` = 1 − ρ."""
+def adadelta(p, grad, sq, acc, hp, i0, i1):
+    """hp = [lr, ρ, w, wd, sign, eps] with ``w`` = 1 − ρ."""
+    lr, rho, w, wd, sign, eps = hp[0], hp[1], hp[2], hp[3], hp[4], hp[5]
     p, grad, sq, acc = p[i0:i1], grad[i0:i1], sq[i0:i1], acc[i0:i1]
     for i in range(p.size):
         g = _decayed_grad(p[i], grad[i], wd, sign)

@@ -11,25 +11,23 @@ from __future__ import annotations
 import numpy as np
 
 from . import _numba, _parallel
-from ._parallel import spans
 
 # activations done here (by code, see _cpu_kernels); the rest (GELU, SiLU) use the reference
 FAST_ACTS = {None: 0, "identity": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4}
 
 
-def usable(*arrays) -> bool:
-    """Compiled kernels available, and the arrays (None skipped) float32/float64, C-contiguous, one dtype."""
-    if _numba.kernels() is None:
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def usable(first, *others) -> bool:
+    """Compiled kernels available, and the arrays (None skipped among ``others``) float32/float64,
+    C-contiguous, of one dtype."""
+    if type(first) is not np.ndarray or first.dtype not in _FLOATS or not first.flags.c_contiguous \
+            or _numba.kernels() is None:
         return False
-    dt = None
-    for a in arrays:
-        if a is None:
-            continue
-        if type(a) is not np.ndarray or not a.flags.c_contiguous or a.dtype.kind != "f" or a.dtype.itemsize < 4:
-            return False
-        if dt is None:
-            dt = a.dtype
-        elif a.dtype != dt:
+    dt = first.dtype
+    for a in others:
+        if a is not None and (type(a) is not np.ndarray or a.dtype != dt or not a.flags.c_contiguous):
             return False
     return True
 
@@ -44,11 +42,13 @@ class Saved:
 
 
 def _partials(nspans: int, c: int, dtype):
-    return np.zeros((nspans, c), dtype)
+    """Per-span partial column sums: ``parts[k]`` is span k's row (a 1-row view of a fresh array for one span,
+    so its total below is an array of its own, not a view of a bigger one)."""
+    return np.zeros(c, dtype)[None] if nspans == 1 else np.zeros((nspans, c), dtype)
 
 
 def _total(parts):
-    return parts[0] if len(parts) == 1 else parts.sum(axis=0)
+    return parts.base if len(parts) == 1 else parts.sum(axis=0)
 
 
 def linear_act_forward(x, W, b, act, alpha):
@@ -60,7 +60,7 @@ def linear_act_forward(x, W, b, act, alpha):
     n, c = z.shape
     bias = b if b is not None else np.zeros(c, z.dtype)
     a = z.dtype.type(alpha)
-    _parallel.run(lambda k, r0, r1: K.bias_act(z, bias, code, a, r0, r1), spans(n, c))
+    _parallel.run(lambda k, r0, r1: K.bias_act(z, bias, code, a, r0, r1), n, _parallel.parts(n, c))
     return z, Saved(z)
 
 
@@ -77,10 +77,10 @@ def linear_act_backward(x, W, saved, g, act, alpha, need_x, need_W, need_b):
             db = g.sum(axis=0)
     else:
         dz = np.empty_like(g)
-        ss = spans(n, c)
-        parts = _partials(len(ss), c, g.dtype)
+        t = _parallel.parts(n, c)
+        parts = _partials(t, c, g.dtype)
         a = g.dtype.type(alpha)
-        _parallel.run(lambda k, r0, r1: K.act_grad_bias(g, y, dz, parts[k], code, a, r0, r1), ss)
+        _parallel.run(lambda k, r0, r1: K.act_grad_bias(g, y, dz, parts[k], code, a, r0, r1), n, t)
         if need_b:
             db = _total(parts)
     dx = np.matmul(dz, W) if need_x else None
@@ -104,9 +104,9 @@ def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum,
     K = _numba.kernels()
     n, c = x.shape
     shift = x[: min(n, 8)].mean(axis=0)
-    ss = spans(n, c)
-    s1, s2 = _partials(len(ss), c, np.float64), _partials(len(ss), c, np.float64)
-    _parallel.run(lambda k, r0, r1: K.bn_sums(x, shift, s1[k], s2[k], r0, r1), ss)
+    t = _parallel.parts(n, c)
+    s1, s2 = _partials(t, c, np.float64), _partials(t, c, np.float64)
+    _parallel.run(lambda k, r0, r1: K.bn_sums(x, shift, s1[k], s2[k], r0, r1), n, t)
     dmean = _total(s1) / n
     var = _total(s2) / n - dmean * dmean
     np.maximum(var, 0, out=var)
@@ -122,7 +122,7 @@ def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum,
         offset += beta
     scale, offset = scale.astype(x.dtype), offset.astype(x.dtype)
     y = np.empty_like(x)
-    _parallel.run(lambda k, r0, r1: K.bn_normalize(x, shift, scale, offset, y, r0, r1), ss)
+    _parallel.run(lambda k, r0, r1: K.bn_normalize(x, shift, scale, offset, y, r0, r1), n, t)
     return y, BNSaved(x, shift, dmean, invstd)
 
 
@@ -132,9 +132,9 @@ def batchnorm_backward_train(saved, gamma, g, need_x):
     K = _numba.kernels()
     x, shift, dmean, invstd = saved.x, saved.shift, saved.dmean, saved.invstd
     n, c = g.shape
-    ss = spans(n, c)
-    sg, sgx = _partials(len(ss), c, np.float64), _partials(len(ss), c, np.float64)
-    _parallel.run(lambda k, r0, r1: K.bn_grad_sums(g, x, shift, sg[k], sgx[k], r0, r1), ss)
+    t = _parallel.parts(n, c)
+    sg, sgx = _partials(t, c, np.float64), _partials(t, c, np.float64)
+    _parallel.run(lambda k, r0, r1: K.bn_grad_sums(g, x, shift, sg[k], sgx[k], r0, r1), n, t)
     dbeta = _total(sg)
     dgamma = (_total(sgx) - dmean * dbeta) * invstd
     dx = None
@@ -145,7 +145,7 @@ def batchnorm_backward_train(saved, gamma, g, need_x):
         C = (-k_ * dbeta - B * dmean).astype(x.dtype)
         B = B.astype(x.dtype)
         dx = np.empty_like(g)
-        _parallel.run(lambda k, r0, r1: K.bn_dx(g, x, shift, A, B, C, dx, r0, r1), ss)
+        _parallel.run(lambda k, r0, r1: K.bn_dx(g, x, shift, A, B, C, dx, r0, r1), n, t)
     return dx, dgamma.astype(x.dtype), dbeta.astype(x.dtype)
 
 
@@ -164,5 +164,9 @@ def softmax_xent_forward(logits, target):
 def softmax_xent_backward(probs, target, grad_rows):
     K = _numba.kernels()
     d = np.empty_like(probs)
-    K.softmax_xent_grad(probs, target, np.ascontiguousarray(grad_rows, dtype=probs.dtype), d)
+    w = np.ascontiguousarray(grad_rows, dtype=probs.dtype).reshape(-1)
+    if w.size != 1 and w.size != probs.shape[0]:
+        raise ValueError(f"softmax_xent_backward: grad_rows of shape {np.shape(grad_rows)} does not fit "
+                         f"{probs.shape[0]} rows")
+    K.softmax_xent_grad(probs, target, w, 0 if w.size == 1 else 1, d)
     return d

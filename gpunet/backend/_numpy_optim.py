@@ -15,18 +15,22 @@ from . import _numba, _parallel
 from ._numpy_fused import usable
 
 
-def _flat(*arrays):
-    return [a.reshape(-1) if a is not None else None for a in arrays]
+def _over(kernel, param, arrays, hp) -> None:
+    """``kernel(*flat arrays, hp array, i0, i1)`` over the elements of ``param``, one span per core when
+    large. ``hp``: the hyper-parameters, packed in one array of the parameter's dtype (rounded once each, as
+    NumPy rounds a Python scalar against a float32 array)."""
+    flat = [a if a.ndim == 1 else a.reshape(-1) for a in arrays]
+    h = np.array(hp, dtype=param.dtype)
+    n = param.size
+    if n < _parallel.PARALLEL_MIN:
+        kernel(*flat, h, 0, n)
+    else:
+        _parallel.run(lambda k, i0, i1: kernel(*flat, h, i0, i1), n, _parallel.parts(n))
 
 
-def _over(kernel, param, *args) -> None:
-    """``kernel(*args, i0, i1)`` over the elements of ``param``, one span per core when large."""
-    _parallel.run(lambda k, i0, i1: kernel(*args, i0, i1), _parallel.spans(param.size))
-
-
-def _lerp_weights(w: float, T):
+def _lerp_weights(w: float):
     """(w, wc) for _cpu_kernels._lerp: wc < 0 says "from the start" (|w| < 0.5, as the reference)."""
-    return T(w), T(-1.0 if abs(w) < 0.5 else 1 - w)
+    return w, (-1.0 if abs(w) < 0.5 else 1 - w)
 
 
 def sgd_update(xp, param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov, maximize,
@@ -35,10 +39,8 @@ def sgd_update(xp, param, grad, momentum_buffer, lr, momentum, dampening, weight
     if not usable(param, grad, momentum_buffer if has_m else None) or grad.shape != param.shape:
         return ref.sgd_update(xp, param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
                               maximize, init_buffer)
-    T = param.dtype.type
-    p, g, b = _flat(param, grad, momentum_buffer if has_m else param)
-    _over(_numba.kernels().sgd, p, p, g, b, T(lr), T(momentum), T(1 - dampening), T(weight_decay),
-          T(-1 if maximize else 1), has_m, bool(init_buffer), bool(nesterov))
+    _over(_numba.kernels().sgd, param, (param, grad, momentum_buffer if has_m else param),
+          (lr, momentum, 1 - dampening, weight_decay, -1 if maximize else 1, has_m, init_buffer, nesterov))
 
 
 def adam_update(xp, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay,
@@ -47,23 +49,19 @@ def adam_update(xp, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, 
             or grad.shape != param.shape:
         return ref.adam_update(xp, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1, beta2, eps,
                                weight_decay, amsgrad, decoupled, maximize)
-    T = param.dtype.type
     decay = 1 - lr * weight_decay if weight_decay != 0 and decoupled else 1.0
-    wd = 0.0 if decoupled else weight_decay
-    w1, w1c = _lerp_weights(1 - beta1, T)
-    p, g, m, v, vm = _flat(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else exp_avg_sq)
-    _over(_numba.kernels().adam, p, p, g, m, v, vm, T(decay), T(wd), T(-1 if maximize else 1), w1, w1c,
-          T(beta2), T(1 - beta2), bool(amsgrad), T(lr / (1 - beta1 ** step)), T((1 - beta2 ** step) ** 0.5),
-          T(eps))
+    w1, w1c = _lerp_weights(1 - beta1)
+    _over(_numba.kernels().adam, param,
+          (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else exp_avg_sq),
+          (decay, 0.0 if decoupled else weight_decay, -1 if maximize else 1, w1, w1c, beta2, 1 - beta2,
+           lr / (1 - beta1 ** step), (1 - beta2 ** step) ** 0.5, eps, amsgrad))
 
 
 def adagrad_update(xp, param, grad, state_sum, step, lr, lr_decay, weight_decay, eps, maximize=False) -> None:
     if not usable(param, grad, state_sum) or grad.shape != param.shape:
         return ref.adagrad_update(xp, param, grad, state_sum, step, lr, lr_decay, weight_decay, eps, maximize)
-    T = param.dtype.type
-    p, g, s = _flat(param, grad, state_sum)
-    _over(_numba.kernels().adagrad, p, p, g, s, T(lr / (1 + (step - 1) * lr_decay)), T(weight_decay),
-          T(-1 if maximize else 1), T(eps))
+    _over(_numba.kernels().adagrad, param, (param, grad, state_sum),
+          (lr / (1 + (step - 1) * lr_decay), weight_decay, -1 if maximize else 1, eps))
 
 
 def rmsprop_update(xp, param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps, weight_decay,
@@ -72,22 +70,18 @@ def rmsprop_update(xp, param, grad, square_avg, grad_avg, momentum_buffer, lr, a
                   momentum_buffer if momentum > 0 else None) or grad.shape != param.shape:
         return ref.rmsprop_update(xp, param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
                                   weight_decay, momentum, centered, maximize)
-    T = param.dtype.type
-    w, wc = _lerp_weights(1 - alpha, T)
-    p, g, sq = _flat(param, grad, square_avg)
-    ga = _flat(grad_avg)[0] if centered else sq
-    buf = _flat(momentum_buffer)[0] if momentum > 0 else sq
-    _over(_numba.kernels().rmsprop, p, p, g, sq, ga, buf, T(lr), T(alpha), w, wc, T(weight_decay),
-          T(-1 if maximize else 1), T(eps), bool(centered), T(momentum))
+    w, wc = _lerp_weights(1 - alpha)
+    _over(_numba.kernels().rmsprop, param,
+          (param, grad, square_avg, grad_avg if centered else square_avg,
+           momentum_buffer if momentum > 0 else square_avg),
+          (lr, alpha, w, wc, weight_decay, -1 if maximize else 1, eps, centered, momentum))
 
 
 def adadelta_update(xp, param, grad, square_avg, acc_delta, lr, rho, eps, weight_decay, maximize=False) -> None:
     if not usable(param, grad, square_avg, acc_delta) or grad.shape != param.shape:
         return ref.adadelta_update(xp, param, grad, square_avg, acc_delta, lr, rho, eps, weight_decay, maximize)
-    T = param.dtype.type
-    p, g, sq, acc = _flat(param, grad, square_avg, acc_delta)
-    _over(_numba.kernels().adadelta, p, p, g, sq, acc, T(lr), T(rho), T(1 - rho), T(weight_decay),
-          T(-1 if maximize else 1), T(eps))
+    _over(_numba.kernels().adadelta, param, (param, grad, square_avg, acc_delta),
+          (lr, rho, 1 - rho, weight_decay, -1 if maximize else 1, eps))
 
 
 UPDATES = {"sgd": sgd_update, "adam": adam_update, "adagrad": adagrad_update, "rmsprop": rmsprop_update,

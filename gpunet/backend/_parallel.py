@@ -36,23 +36,23 @@ def _get_pool() -> ThreadPoolExecutor:
     return _pool
 
 
-def spans(n: int, per_item: int = 1) -> list[tuple[int, int]]:
-    """``range(n)`` as contiguous spans, one per thread, or one span when ``n · per_item`` (the elements the
-    work touches) is below ``PARALLEL_MIN``. Never empty: ``[(0, 0)]`` for ``n == 0``."""
-    parts = NUM_THREADS if n * per_item >= PARALLEL_MIN else 1
-    parts = max(1, min(parts, n))
-    step = -(-n // parts) if n else 0
-    return [(i, min(i + step, n)) for i in range(0, n, step)] if n else [(0, 0)]
+def parts(n: int, per_item: int = 1) -> int:
+    """How many spans to split ``range(n)`` into: one per thread, or 1 when ``n · per_item`` (the elements the
+    work touches) is below ``PARALLEL_MIN``."""
+    if NUM_THREADS == 1 or n * per_item < PARALLEL_MIN:
+        return 1
+    return max(1, min(NUM_THREADS, n))
 
 
-def run(fn, ss: list[tuple[int, int]]) -> None:
-    """Call ``fn(k, lo, hi)`` for each span ``k`` of ``ss``: the last on the calling thread, the others on the
-    pool; returns when all are done (re-raising the first error)."""
-    if len(ss) == 1:
-        fn(0, *ss[0])
+def run(fn, n: int, nparts: int) -> None:
+    """Call ``fn(k, lo, hi)`` for ``nparts`` contiguous spans ``k`` of ``range(n)``: the last on the calling
+    thread, the others on the pool; returns when all are done (re-raising the first error)."""
+    if nparts == 1:
+        fn(0, 0, n)
         return
-    futures = [_get_pool().submit(fn, k, lo, hi) for k, (lo, hi) in enumerate(ss[:-1])]
-    k = len(ss) - 1
-    fn(k, *ss[k])
+    step = -(-n // nparts)
+    bounds = [(k, k * step, min((k + 1) * step, n)) for k in range(nparts)]
+    futures = [_get_pool().submit(fn, *b) for b in bounds[:-1]]
+    fn(*bounds[-1])
     for f in futures:
         f.result()

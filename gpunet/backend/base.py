@@ -152,12 +152,28 @@ class Backend:
         return loss, probs
 
     def softmax_xent_backward(self, probs, target, grad_rows):
-        """dL/dlogits = (p − onehot(target)) · grad_rows[:, None] (the simple fused backward)."""
+        """dL/dlogits = (p − onehot(target)) · grad_rows[:, None] (the simple fused backward); ``grad_rows`` is
+        (N,) or a scalar / 0-d array for every row."""
         xp = self.xp
         d = probs.copy()
         d[xp.arange(d.shape[0]), target] -= 1
-        d *= grad_rows[:, None].astype(d.dtype, copy=False)
+        d *= xp.broadcast_to(grad_rows, (d.shape[0],))[:, None].astype(d.dtype, copy=False)
         return d
+
+    def label_summary(self, target, n_classes: int, ignore_index=None) -> tuple[int, bool]:
+        """``(first, ignored)`` for integer class labels: the flat index of the first entry outside
+        [0, n_classes) that is not ``ignore_index`` (−1 if none), and whether some entry equals ``ignore_index``
+        (False when it is None)."""
+        t = target.reshape(-1)
+        if t.size == 0:
+            return -1, False
+        ignored = ignore_index is not None and bool((t == ignore_index).any())
+        if 0 <= int(t.min()) and int(t.max()) < n_classes:  # two reductions, the common case
+            return -1, ignored
+        bad = (t < 0) | (t >= n_classes)
+        if ignore_index is not None:
+            bad &= t != ignore_index
+        return (int(bad.argmax()) if bool(bad.any()) else -1), ignored
 
     # Whether optimizers should keep a small group's parameters, gradients and state in one flat buffer each
     # (views per parameter) so an update is a handful of calls for the whole group: pays where per-call overhead

@@ -78,6 +78,14 @@ class NumpyBackend(Backend):
             return fused.softmax_xent_backward(probs, np.ascontiguousarray(target, dtype=np.int64), grad_rows)
         return super().softmax_xent_backward(probs, target, grad_rows)
 
+    def label_summary(self, target, n_classes, ignore_index=None):
+        if type(target) is np.ndarray and target.dtype.kind in "iu" and _numba.kernels() is not None:
+            t = np.ascontiguousarray(target).reshape(-1)
+            first, ignored = _numba.kernels().label_summary(t, n_classes, 0 if ignore_index is None else ignore_index,
+                                                            ignore_index is not None)
+            return int(first), bool(ignored)
+        return super().label_summary(target, n_classes, ignore_index)
+
     def optimizer_kernel(self, name: str):
         """The compiled one-pass update for ``name`` (reference signature), or None without Numba."""
         if _numba.kernels() is None:

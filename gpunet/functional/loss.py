@@ -112,24 +112,18 @@ def _index_target(target, input, n_classes: int, op: str, ignore_index=None):
         raise TypeError(f"{op}: class-index targets must be integers, got dtype {t.dtype}; convert them with "
                         f"target.astype('int64')" + (" (or give class probabilities shaped like the input)"
                                                     if op == "cross_entropy" else ""))
-    _check_labels(t, n_classes, op, ignore_index)
-    on_host = isinstance(t, np.ndarray)
-    masked = ignore_index is not None and (not on_host or bool((t == ignore_index).any()))
+    masked = _check_labels(t, n_classes, op, ignore_index)
     return _on_device_of(input, t), masked
 
 
-def _check_labels(target, n_classes: int, op: str, ignore_index=None) -> None:
-    """Raise IndexError naming the first label outside [0, n_classes) (``ignore_index`` is allowed)."""
-    if target.size == 0 or (0 <= target.min() and target.max() < n_classes):  # two reductions, the common case
-        return
-    bad = (target < 0) | (target >= n_classes)
-    if ignore_index is not None:
-        bad &= target != ignore_index
-    if not bool(bad.any()):
-        return
+def _check_labels(target, n_classes: int, op: str, ignore_index=None) -> bool:
+    """Raise IndexError naming the first label outside [0, n_classes) (``ignore_index`` is allowed); return
+    whether some entry equals ``ignore_index``."""
     be = backend_of((target,))
-    bad, target = be.to_host(bad), be.to_host(target)
-    flat = int(bad.reshape(-1).argmax())
+    flat, ignored = be.label_summary(target, n_classes, ignore_index)
+    if flat < 0:
+        return ignored
+    target = be.to_host(target)
     pos = tuple(int(i) for i in np.unravel_index(flat, target.shape))
     value = int(target.reshape(-1)[flat])
     extra = f", or ignore_index={ignore_index}" if ignore_index is not None else ""
@@ -175,6 +169,9 @@ def _reduce(loss, reduction, denom=None):
     s = loss.sum()
     if reduction == "sum":
         return s
+    d = loss.size if denom is None else denom
+    if type(d) is int and d > 0:  # no division by zero possible: skip the errstate context
+        return s / d
     with np.errstate(divide="ignore", invalid="ignore"):  # an empty or fully ignored batch gives nan, as torch
         return s / (loss.size if denom is None else denom)
 
@@ -183,6 +180,8 @@ def _reduce_grad(g, reduction, denom):
     """The upstream gradient of :func:`_reduce`, broadcastable to the unreduced loss."""
     if reduction != "mean":
         return g
+    if type(denom) is int and denom > 0:
+        return g / denom
     with np.errstate(divide="ignore", invalid="ignore"):
         return g / denom
 
@@ -401,7 +400,7 @@ class SoftmaxCrossEntropy(Function):
         coef = _times(r, self.row_w)
         if eps:
             coef = coef * (1 - eps)
-        d = self.backend.softmax_xent_backward(probs, self.safe, xp.broadcast_to(coef, (n,)))
+        d = self.backend.softmax_xent_backward(probs, self.safe, coef)
         if eps:
             k = xp.broadcast_to(_times((eps / probs.shape[1]) * r, self.keep), (n,))[:, None]
             if self.weight is None:

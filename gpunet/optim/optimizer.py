@@ -154,7 +154,12 @@ class Optimizer:
         return loss
 
     def _kernel(self, be):
-        return be.optimizer_kernel(self._kernel_name) or type(self)._reference
+        """The update function for backend ``be`` (its fused kernel, else the reference), looked up once."""
+        cache = self.__dict__.setdefault("_kernels", {})
+        k = cache.get(be)
+        if k is None:
+            k = cache[be] = be.optimizer_kernel(self._kernel_name) or type(self)._reference
+        return k
 
     def _step_param(self, p: Tensor, group: dict[str, Any]) -> None:
         grad = p.grad.data
@@ -177,10 +182,11 @@ class Optimizer:
         params = group["params"]
         grads = [p.grad for p in params]
         flat = self._flat.get(id(group))
-        if any(g is None or g.data.shape != p.data.shape for g, p in zip(grads, params)):
-            # parameter-by-parameter this time; step counts may part, so the flat group is rebuilt (and checked)
-            self._flat.pop(id(group), None)
-            return False
+        for g, p in zip(grads, params):
+            if g is None or g.data.shape != p.data.shape:
+                # parameter-by-parameter this time; step counts may part, so the flat group is rebuilt (checked)
+                self._flat.pop(id(group), None)
+                return False
         if flat is None or not flat.matches(params):
             self._flat.pop(id(group), None)
             flat = _FlatGroup.build(params, self.state)
