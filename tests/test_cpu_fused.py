@@ -87,7 +87,7 @@ def test_fast_path_falls_back_for_other_dtypes(rng):
 
 
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
-@pytest.mark.parametrize("n,c", [(1, 1), (7, 3), (129, 65)])
+@pytest.mark.parametrize("n,c", [(1, 1), (7, 3), (129, 65), (300, 70)])  # the last above XENT_NUMPY_MIN
 def test_softmax_xent_matches_reference(n, c, dt, rng):
     z = (rng.standard_normal((n, c)) * 30).astype(dt)  # large logits: the max shift must hold
     t = rng.integers(0, c, n)
@@ -99,10 +99,13 @@ def test_softmax_xent_matches_reference(n, c, dt, rng):
     np.testing.assert_allclose(FAST.softmax_xent_backward(p2, t, w), REF.softmax_xent_backward(p1, t, w), **_tol(dt))
 
 
-def test_softmax_xent_kernel_rejects_bad_target():
-    """The compiled kernel checks indices itself (it runs without bounds checks), and names the row."""
+@pytest.mark.parametrize("n", [2, 20000])
+def test_softmax_xent_rejects_bad_target(n):
+    """Both CPU paths check indices themselves (the kernel runs without bounds checks), and name the row."""
+    t = np.zeros(n, np.int64)
+    t[1] = 3
     with pytest.raises(IndexError, match="target 3 at row 1 is outside"):
-        FAST.softmax_xent_forward(np.zeros((2, 3), np.float32), np.array([0, 3]))
+        FAST.softmax_xent_forward(np.zeros((n, 3), np.float32), t)
 
 
 # Optimizer updates: the compiled kernel against the reference update of gpunet.optim._functional, BIT FOR BIT

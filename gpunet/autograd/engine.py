@@ -16,16 +16,17 @@ def sum_to(xp, g, shape):
 
 
 def _topological(root_fn):
-    """Functions reachable from ``root_fn``, each after every function that consumes its output (iterative DFS)."""
+    """Functions reachable from ``root_fn``, each after every function that consumes its output (iterative DFS).
+    Functions hash by identity, so they key the sets and dicts here directly."""
     order = []
-    seen = {id(root_fn)}
+    seen = {root_fn}
     stack = [(root_fn, iter(root_fn.parents))]
     while stack:
         fn, it = stack[-1]
         for p in it:
             child = getattr(p, "grad_fn", None)
-            if child is not None and id(child) not in seen:
-                seen.add(id(child))
+            if child is not None and child not in seen:
+                seen.add(child)
                 stack.append((child, iter(child.parents)))
                 break
         else:
@@ -42,38 +43,37 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
         _accumulate_leaf(root, grad, owned=False)
         return
     order = _topological(root_fn)
-    grads = {id(root_fn): grad}
-    handed = set()
+    grads = {root_fn: grad}
+    handed = set()  # ids of fresh arrays now held as some leaf's .grad: never hand one to a second leaf
     for fn in order:
         if fn.released:
             raise RuntimeError(
                 "backward through a part of the graph that was already freed: the graph's buffers are released "
                 "after backward() unless you call backward(retain_graph=True) the first time")
-        g_out = grads.pop(id(fn), None)
+        g_out = grads.pop(fn, None)
         if g_out is None:  # no path from root carries a gradient here
             continue
         if fn.retained is not None:
             t = fn.retained()
             if t is not None:
                 _accumulate_leaf(t, g_out, owned=False)
-        xp = fn.backend.xp
-        in_grads = fn.backward(xp, g_out)
+        in_grads = fn.backward(fn.backend.xp, g_out)
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
         for p, need, g in zip(fn.parents, fn.needs_input_grad, in_grads):
             if not need or g is None:
                 continue
             if g.shape != p.data.shape:
-                g = sum_to(xp, g, p.data.shape)
+                g = sum_to(fn.backend.xp, g, p.data.shape)
             child = p.grad_fn
             if child is None:  # a leaf
                 owned = g is not g_out and g.base is None and id(g) not in handed
                 _accumulate_leaf(p, g, owned)
-                handed.add(id(p.grad.data))
+                if owned:
+                    handed.add(id(g))
             else:
-                k = id(child)
-                prev = grads.get(k)
-                grads[k] = g if prev is None else prev + g
+                prev = grads.get(child)
+                grads[child] = g if prev is None else prev + g
         if not retain_graph:
             fn._release()
 

@@ -80,6 +80,74 @@ def act_grad_bias(g, y, dz, db, act, alpha, r0, r1):
                 db[j] += gr[j]
 
 
+# Small layers (a few thousand multiply-adds) in ONE call each way: below that, two BLAS calls plus the separate
+# bias/activation pass cost more in call overhead than the arithmetic itself.
+@njit(nogil=True, cache=True, error_model="numpy", inline="always")
+def _act1(v, act, alpha, one, zero):
+    if act == RELU:
+        return zero if v <= 0 else v
+    if act == LEAKY_RELU:
+        return v if v > 0 else v * alpha
+    if act == SIGMOID:
+        return one / (one + np.exp(-v))
+    if act == TANH:
+        return np.tanh(v)
+    return v
+
+
+@njit(nogil=True, cache=True, error_model="numpy", inline="always")
+def _dact1(y, g, act, alpha, one):
+    if act == RELU:
+        return g if y > 0 else g * 0
+    if act == LEAKY_RELU:
+        return g if y > 0 else g * alpha
+    if act == SIGMOID:
+        return (one - y) * y * g
+    if act == TANH:
+        return (one - y * y) * g
+    return g
+
+
+@_jit
+def linear_small(x, W, b, act, alpha, y):
+    """y = act(x @ W.T + b) for a small layer (``b`` zeros when the layer has none)."""
+    n, k = x.shape
+    c = W.shape[0]
+    one, zero = x.dtype.type(1), x.dtype.type(0)
+    for i in range(n):
+        for j in range(c):
+            s = zero
+            for t in range(k):
+                s += x[i, t] * W[j, t]
+            y[i, j] = _act1(s + b[j], act, alpha, one, zero)
+
+
+@_jit
+def linear_small_grad(x, W, y, g, act, alpha, dz, dx, dW, db, need_x):
+    """dz = g · act'(y); db = Σ_rows dz (``db`` zeroed by the caller); dW = dzᵀ x; dx = dz W if ``need_x``."""
+    n, k = x.shape
+    c = W.shape[0]
+    one, zero = x.dtype.type(1), x.dtype.type(0)
+    for i in range(n):
+        for j in range(c):
+            d = _dact1(y[i, j], g[i, j], act, alpha, one)
+            dz[i, j] = d
+            db[j] += d
+    for j in range(c):
+        for t in range(k):
+            s = zero
+            for i in range(n):
+                s += dz[i, j] * x[i, t]
+            dW[j, t] = s
+    if need_x:
+        for i in range(n):
+            for t in range(k):
+                s = zero
+                for j in range(c):
+                    s += dz[i, j] * W[j, t]
+                dx[i, t] = s
+
+
 # ---------------------------------------------------------------------------------------------- batch norm
 # Column sums over rows: partial sums in the input's dtype over CHUNK rows at a time (full SIMD width), added
 # into float64 totals after each chunk, so float32 rounding grows with CHUNK, not with the batch size.

@@ -51,13 +51,22 @@ def _total(parts):
     return parts.base if len(parts) == 1 else parts.sum(axis=0)
 
 
+# Layers with at most this many multiply-adds (n · in · out) run as one compiled call each way, no BLAS.
+SMALL_LINEAR_MAX = 4096
+
+
 def linear_act_forward(x, W, b, act, alpha):
     K = _numba.kernels()
-    z = np.matmul(x, W.T)
     code = FAST_ACTS[act]
+    n, d = x.shape
+    c = W.shape[0]
+    if n * d * c <= SMALL_LINEAR_MAX:
+        y = np.empty((n, c), x.dtype)
+        K.linear_small(x, W, b if b is not None else np.zeros(c, x.dtype), code, x.dtype.type(alpha), y)
+        return y, Saved(y)
+    z = np.matmul(x, W.T)
     if code == 0 and b is None:
         return z, Saved(z)
-    n, c = z.shape
     bias = b if b is not None else np.zeros(c, z.dtype)
     a = z.dtype.type(alpha)
     _parallel.run(lambda k, r0, r1: K.bias_act(z, bias, code, a, r0, r1), n, _parallel.parts(n, c))
@@ -70,6 +79,11 @@ def linear_act_backward(x, W, saved, g, act, alpha, need_x, need_W, need_b):
     g = np.ascontiguousarray(g, dtype=y.dtype)
     n, c = g.shape
     code = FAST_ACTS[act]
+    if n * x.shape[1] * c <= SMALL_LINEAR_MAX:
+        dz, dW, db = np.empty_like(g), np.empty_like(W), np.zeros(c, g.dtype)
+        dx = np.empty_like(x) if need_x else x
+        K.linear_small_grad(x, W, y, g, code, g.dtype.type(alpha), dz, dx, dW, db, bool(need_x))
+        return (dx if need_x else None), (dW if need_W else None), (db if need_b else None)
     db = None
     if code == 0:
         dz = g
@@ -149,15 +163,30 @@ def batchnorm_backward_train(saved, gamma, g, need_x):
     return dx, dgamma.astype(x.dtype), dbeta.astype(x.dtype)
 
 
+# From this many logits on, the exponentials go through NumPy's SIMD exp (Numba's exp is one element at a time:
+# 5.7 ms against 1.2 ms on (1024, 1024)); below it, one compiled call costs least.
+XENT_NUMPY_MIN = 1 << 14
+
+
 def softmax_xent_forward(logits, target):
-    K = _numba.kernels()
-    n, _ = logits.shape
+    n, c = logits.shape
     loss = np.empty(n, logits.dtype)
     probs = np.empty_like(logits)
-    bad = K.softmax_xent(logits, target, loss, probs)
+    if logits.size < XENT_NUMPY_MIN:
+        bad = _numba.kernels().softmax_xent(logits, target, loss, probs)
+    else:
+        ok = n == 0 or (target.min() >= 0 and target.max() < c)
+        bad = -1 if ok else int(((target < 0) | (target >= c)).argmax())
+        if bad < 0:
+            m = logits.max(axis=1, keepdims=True)
+            np.subtract(logits, m, out=probs)
+            np.exp(probs, out=probs)
+            s = probs.sum(axis=1)
+            np.log(s, out=loss)
+            loss -= logits[np.arange(n), target] - m[:, 0]
+            probs /= s[:, None]
     if bad >= 0:
-        raise IndexError(f"softmax_xent_forward: target {int(target[bad])} at row {bad} is outside "
-                         f"[0, {logits.shape[1]})")
+        raise IndexError(f"softmax_xent_forward: target {int(target[bad])} at row {bad} is outside [0, {c})")
     return loss, probs
 
 
