@@ -18,7 +18,25 @@ from numba import njit
 # activation codes of the fused linear op (the entries of FAST_ACTS in _numpy_fused, in order)
 IDENTITY, RELU, LEAKY_RELU, SIGMOID, TANH = 0, 1, 2, 3, 4
 
-_jit = njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
+
+
+def _probe():
+    return 0
+
+
+def _can_cache() -> bool:
+    """Numba finds a writable cache location for this file (next to it, or NUMBA_CACHE_DIR, or the user's cache
+    folder); without one, ``cache=True`` raises, so the kernels compile uncached (each process) instead."""
+    try:
+        njit(cache=True)(_probe)
+    except RuntimeError:
+        return False
+    return True
+
+
+CACHE = _can_cache()
+_jit = njit(nogil=True, cache=CACHE, error_model="numpy", boundscheck=False)
+_inline = njit(nogil=True, cache=CACHE, error_model="numpy", inline="always")
 
 
 # ---------------------------------------------------------------------------------------------- linear + activation
@@ -82,7 +100,7 @@ def act_grad_bias(g, y, dz, db, act, alpha, r0, r1):
 
 # Small layers (a few thousand multiply-adds) in ONE call each way: below that, two BLAS calls plus the separate
 # bias/activation pass cost more in call overhead than the arithmetic itself.
-@njit(nogil=True, cache=True, error_model="numpy", inline="always")
+@_inline
 def _act1(v, act, alpha, one, zero):
     if act == RELU:
         return zero if v <= 0 else v
@@ -95,7 +113,7 @@ def _act1(v, act, alpha, one, zero):
     return v
 
 
-@njit(nogil=True, cache=True, error_model="numpy", inline="always")
+@_inline
 def _dact1(y, g, act, alpha, one):
     if act == RELU:
         return g if y > 0 else g * 0
@@ -295,7 +313,7 @@ def sgd(p, grad, buf, hp, i0, i1):
             p[i] = p[i] - lr * (b * momentum + g if nesterov else b)
 
 
-@njit(nogil=True, cache=True, error_model="numpy", inline="always")
+@_inline
 def _lerp(a, b, w, wc):
     """a + w·(b − a) as torch.lerp evaluates it: from ``a`` when w < 0.5, else b − (1 − w)·(b − a) with
     ``wc`` = 1 − w (the caller passes wc < 0 to say w < 0.5)."""
@@ -304,7 +322,7 @@ def _lerp(a, b, w, wc):
     return b - (b - a) * wc
 
 
-@njit(nogil=True, cache=True, error_model="numpy", inline="always")
+@_inline
 def _decayed_grad(p, grad, wd, sign):
     """±grad + λ·θ (λ = 0: ±grad exactly, as the reference, which skips the term)."""
     g = sign * grad
