@@ -184,3 +184,16 @@ def test_numba_off_uses_the_reference(monkeypatch, rng):
     y, saved = FAST.linear_act_forward(x, W, None, "relu")
     assert not isinstance(saved, fused.Saved) and y.shape == (5, 2)
     np.testing.assert_allclose(y, np.maximum(x @ W.T, 0), rtol=1e-6)
+
+
+def test_bad_thread_count_is_named():
+    """GPUNET_NUM_THREADS that is not an integer fails at import with the variable and the value."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, GPUNET_NUM_THREADS="two")
+    r = subprocess.run([sys.executable, "-c", "import gpunet.backend._parallel"], env=env, capture_output=True,
+                       text=True)
+    assert r.returncode != 0
+    assert "GPUNET_NUM_THREADS must be a positive integer, got 'two'" in r.stderr

@@ -1,6 +1,8 @@
 """The backward pass: an iterative walk of the graph in reverse topological order."""
 from __future__ import annotations
 
+from .function import _tensor_cls
+
 
 def sum_to(xp, g, shape):
     """Sum ``g`` down to ``shape`` (undoes NumPy broadcasting)."""
@@ -83,15 +85,6 @@ def _accumulate_leaf(t, g, owned: bool) -> None:
         g = g.astype(t.data.dtype)
         owned = True
     if t.grad is None:
-        t.grad = _tensor_make(g if owned else g.copy(), False, None)
+        t.grad = _tensor_cls()._make(g if owned else g.copy(), False, None)
     else:
         t.grad.data += g
-
-
-def _tensor_make(data, requires_grad, grad_fn):
-    """``Tensor._make`` (bound on first use: tensor.py imports this module)."""
-    global _tensor_make
-    from .tensor import Tensor
-
-    _tensor_make = Tensor._make
-    return _tensor_make(data, requires_grad, grad_fn)

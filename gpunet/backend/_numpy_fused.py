@@ -60,15 +60,17 @@ def linear_act_forward(x, W, b, act, alpha):
     code = FAST_ACTS[act]
     n, d = x.shape
     c = W.shape[0]
-    if n * d * c <= SMALL_LINEAR_MAX:
+    small = n * d * c <= SMALL_LINEAR_MAX
+    if not small and code == 0 and b is None:
+        z = np.matmul(x, W.T)
+        return z, Saved(z)
+    bias = b if b is not None else np.zeros(c, x.dtype)
+    a = x.dtype.type(alpha)
+    if small:
         y = np.empty((n, c), x.dtype)
-        K.linear_small(x, W, b if b is not None else np.zeros(c, x.dtype), code, x.dtype.type(alpha), y)
+        K.linear_small(x, W, bias, code, a, y)
         return y, Saved(y)
     z = np.matmul(x, W.T)
-    if code == 0 and b is None:
-        return z, Saved(z)
-    bias = b if b is not None else np.zeros(c, z.dtype)
-    a = z.dtype.type(alpha)
     _parallel.run(lambda k, r0, r1: K.bias_act(z, bias, code, a, r0, r1), n, _parallel.parts(n, c))
     return z, Saved(z)
 
@@ -169,14 +171,14 @@ XENT_NUMPY_MIN = 1 << 14
 
 
 def softmax_xent_forward(logits, target):
+    K = _numba.kernels()
     n, c = logits.shape
     loss = np.empty(n, logits.dtype)
     probs = np.empty_like(logits)
     if logits.size < XENT_NUMPY_MIN:
-        bad = _numba.kernels().softmax_xent(logits, target, loss, probs)
+        bad = K.softmax_xent(logits, target, loss, probs)
     else:
-        ok = n == 0 or (target.min() >= 0 and target.max() < c)
-        bad = -1 if ok else int(((target < 0) | (target >= c)).argmax())
+        bad = K.label_summary(target, c, 0, False)[0]
         if bad < 0:
             m = logits.max(axis=1, keepdims=True)
             np.subtract(logits, m, out=probs)

@@ -22,10 +22,7 @@ def _over(kernel, param, arrays, hp) -> None:
     flat = [a if a.ndim == 1 else a.reshape(-1) for a in arrays]
     h = np.array(hp, dtype=param.dtype)
     n = param.size
-    if n < _parallel.PARALLEL_MIN:
-        kernel(*flat, h, 0, n)
-    else:
-        _parallel.run(lambda k, i0, i1: kernel(*flat, h, i0, i1), n, _parallel.parts(n))
+    _parallel.run(lambda k, i0, i1: kernel(*flat, h, i0, i1), n, _parallel.parts(n))
 
 
 def _lerp_weights(w: float):

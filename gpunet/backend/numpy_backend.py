@@ -79,10 +79,11 @@ class NumpyBackend(Backend):
         return super().softmax_xent_backward(probs, target, grad_rows)
 
     def label_summary(self, target, n_classes, ignore_index=None):
-        if type(target) is np.ndarray and target.dtype.kind in "iu" and _numba.kernels() is not None:
+        K = _numba.kernels()
+        if K is not None and type(target) is np.ndarray and target.dtype.kind in "iu":
             t = np.ascontiguousarray(target).reshape(-1)
-            first, ignored = _numba.kernels().label_summary(t, n_classes, 0 if ignore_index is None else ignore_index,
-                                                            ignore_index is not None)
+            first, ignored = K.label_summary(t, n_classes, 0 if ignore_index is None else ignore_index,
+                                             ignore_index is not None)
             return int(first), bool(ignored)
         return super().label_summary(target, n_classes, ignore_index)
 

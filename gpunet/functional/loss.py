@@ -169,21 +169,23 @@ def _reduce(loss, reduction, denom=None):
     s = loss.sum()
     if reduction == "sum":
         return s
-    d = loss.size if denom is None else denom
-    if type(d) is int and d > 0:  # no division by zero possible: skip the errstate context
-        return s / d
-    with np.errstate(divide="ignore", invalid="ignore"):  # an empty or fully ignored batch gives nan, as torch
-        return s / (loss.size if denom is None else denom)
+    return _divide(s, loss.size if denom is None else denom)
 
 
 def _reduce_grad(g, reduction, denom):
     """The upstream gradient of :func:`_reduce`, broadcastable to the unreduced loss."""
     if reduction != "mean":
         return g
+    return _divide(g, denom)
+
+
+def _divide(a, denom):
+    """``a / denom`` for a 'mean': an empty or fully ignored batch (denom 0) gives nan, as torch, without a
+    warning. A positive int denominator cannot divide by zero, so it skips the errstate context (µs a call)."""
     if type(denom) is int and denom > 0:
-        return g / denom
+        return a / denom
     with np.errstate(divide="ignore", invalid="ignore"):
-        return g / denom
+        return a / denom
 
 
 def _weights_of_rows(xp, target, weight, ignore_index, dtype, masked=True):
