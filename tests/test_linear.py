@@ -189,8 +189,15 @@ def test_sequential_fusion_calls_fused_op_once(rng, monkeypatch):
     import gpunet.nn.container as container
 
     calls = []
-    real = container.linear
-    monkeypatch.setattr(container, "linear", lambda *a, **k: calls.append(k["activation"]) or real(*a, **k))
+    real = container.LinearAct
+
+    class Recording:
+        @staticmethod
+        def apply(*a, **k):
+            calls.append(k["act"])
+            return real.apply(*a, **k)
+
+    monkeypatch.setattr(container, "LinearAct", Recording)
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 4), nn.Dropout(0.1), nn.Linear(4, 2),
                           nn.Tanh(), nn.Linear(2, 2, activation="relu"), nn.Sigmoid())
     model(rng.standard_normal((2, 3)))

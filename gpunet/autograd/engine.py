@@ -20,13 +20,16 @@ def sum_to(xp, g, shape):
 def _topological(root_fn):
     """Functions reachable from ``root_fn``, each after every function that consumes its output (iterative DFS).
     Functions hash by identity, so they key the sets and dicts here directly."""
+    Tensor = _tensor_cls()
     order = []
     seen = {root_fn}
     stack = [(root_fn, iter(root_fn.parents))]
     while stack:
         fn, it = stack[-1]
         for p in it:
-            child = getattr(p, "grad_fn", None)
+            # parents also hold raw arrays and None: isinstance, not getattr(p, "grad_fn", None), whose misses
+            # build and drop an AttributeError each
+            child = p.grad_fn if isinstance(p, Tensor) else None
             if child is not None and child not in seen:
                 seen.add(child)
                 stack.append((child, iter(child.parents)))

@@ -129,6 +129,9 @@ def available() -> list[str]:
     return ["numpy", "cupy"] if cupy_status()[0] else ["numpy"]
 
 
+_SCALARS = frozenset((int, float, bool, complex, str))  # skipped without probing for a CUDA array interface
+
+
 def backend_of(arrays, op: str = "op", names=None) -> Backend:
     """The backend of an op's arguments, found from ALL of them.
 
@@ -143,6 +146,8 @@ def backend_of(arrays, op: str = "op", names=None) -> Backend:
             be = _NUMPY
         elif _cupy_ndarray is not None and t is _cupy_ndarray:
             be = _CUPY
+        elif a is None or t in _SCALARS:
+            continue
         elif isinstance(a, np.ndarray):
             be = _NUMPY
         elif hasattr(a, "__cuda_array_interface__"):

@@ -13,6 +13,10 @@ _reason: str | None = None
 
 def kernels():
     """The module :mod:`gpunet.backend._cpu_kernels`, or None (see :func:`status` for why)."""
+    return _kernels if _kernels is not None or _reason is not None else _load()
+
+
+def _load():
     global _kernels, _reason
     if _kernels is None and _reason is None:
         if os.environ.get("GPUNET_NUMBA", "1").strip().lower() in ("0", "false", "no", "off"):

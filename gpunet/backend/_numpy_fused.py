@@ -16,13 +16,10 @@ from . import _numba, _parallel
 FAST_ACTS = {None: 0, "identity": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4}
 
 
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
 def usable(first, *others) -> bool:
     """Compiled kernels available, and the arrays (None skipped among ``others``) float32/float64,
     C-contiguous, of one dtype."""
-    if type(first) is not np.ndarray or first.dtype not in _FLOATS or not first.flags.c_contiguous \
+    if type(first) is not np.ndarray or first.dtype.char not in "fd" or not first.flags.c_contiguous \
             or _numba.kernels() is None:
         return False
     dt = first.dtype

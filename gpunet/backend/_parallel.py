@@ -25,7 +25,7 @@ def _threads() -> int:
 
 
 NUM_THREADS = _threads()
-PARALLEL_MIN = 1 << 16     # elements of work below which one thread does it all
+PARALLEL_MIN = 1 << 20     # elements of work below which one thread does it all
 _pool: ThreadPoolExecutor | None = None
 
 

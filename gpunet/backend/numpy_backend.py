@@ -11,7 +11,7 @@ from .base import Backend
 class NumpyBackend(Backend):
     name = "numpy"
     device = "cpu"
-    flat_optimizer_max = 1 << 20
+    flat_optimizer_max = 1 << 16
 
     def __init__(self):
         super().__init__(np)

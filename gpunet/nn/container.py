@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Iterable, Iterator
 
-from ..functional.linear import linear
+from ..functional.linear import LinearAct
 from .activation import GELU, LeakyReLU, ReLU, Sigmoid, SiLU, Tanh
 from .linear import Linear
 from .module import Module
@@ -111,14 +111,15 @@ class Sequential(_Indexed):
         return self
 
     def forward(self, x):
-        mods = list(self._modules.values())
+        mods = tuple(self._modules.values())
         i, n = 0, len(mods)
         while i < n:
             m = mods[i]
             if i + 1 < n and type(m) is Linear and m.activation is None:
                 fused = _fused_activation(mods[i + 1])
                 if fused is not None:
-                    x = linear(x, m.weight, m.bias, activation=fused[0], negative_slope=fused[1])
+                    W, b = m.weight_and_bias()
+                    x = LinearAct.apply(x, W, b, act=fused[0], alpha=float(fused[1]))
                     i += 2
                     continue
             x = m(x)

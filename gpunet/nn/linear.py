@@ -41,7 +41,17 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x):
-        return linear(x, self.weight, self.bias, activation=self.activation)
+        W, b = self.weight_and_bias()
+        return linear(x, W, b, activation=self.activation)
+
+    def weight_and_bias(self):
+        """``(weight, bias)``, read from the parameter table directly where both are registered there:
+        ``self.weight`` first fails the instance lookup (an AttributeError built and dropped) before
+        ``Module.__getattr__`` finds it, which costs more than the rest of a small layer's bookkeeping."""
+        p = self._parameters
+        if "weight" in p and "bias" in p:
+            return p["weight"], p["bias"]
+        return self.weight, self.bias
 
     def extra_repr(self) -> str:
         s = f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -45,8 +45,13 @@ class Module:
                                   f"subclass")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if any(_is_array(a) for a in args) or any(_is_array(v) for v in kwargs.values()):
-            args, kwargs = self._prepare_inputs(args, kwargs)
+        for a in args:
+            if type(a) is not Tensor and _is_array(a):
+                args, kwargs = self._prepare_inputs(args, kwargs)
+                break
+        else:
+            if kwargs and any(_is_array(v) for v in kwargs.values()):
+                args, kwargs = self._prepare_inputs(args, kwargs)
         return self.forward(*args, **kwargs)
 
     # ----------------------------------------------------------------- input placement (the one helper)

@@ -180,8 +180,12 @@ class Optimizer:
         returns False and the group is updated parameter by parameter.
         """
         params = group["params"]
-        grads = [p.grad for p in params]
         flat = self._flat.get(id(group))
+        if flat is not None and flat.load_grads(params):  # the common case: one loop, no rebuild
+            self._update(self._kernel(flat.backend), flat.backend.xp, flat.param, flat.grad, flat.state, group)
+            flat.publish(params, self.state)
+            return True
+        grads = [p.grad for p in params]
         for g, p in zip(grads, params):
             if g is None or g.data.shape != p.data.shape:
                 # parameter-by-parameter this time; step counts may part, so the flat group is rebuilt (checked)
@@ -340,6 +344,20 @@ class _FlatGroup:
             else:
                 flat_state[k] = v
         return cls(be, flat_p, flat_g, offsets, shapes, views, grad_views, flat_state)
+
+    def load_grads(self, params) -> bool:
+        """Copy each parameter's gradient into the flat gradient; False if some parameter no longer holds its
+        view, or has no gradient or one of another shape (the caller then sorts it out; a partial copy is
+        harmless, the flat gradient is scratch)."""
+        if len(params) != len(self.views):
+            return False
+        copyto = self.backend.xp.copyto
+        for p, v, gv in zip(params, self.views, self.grad_views):
+            g = p.grad
+            if g is None or p.data is not v or g.data.shape != gv.shape:
+                return False
+            copyto(gv, g.data)
+        return True
 
     def matches(self, params) -> bool:
         """The parameters still hold the views this group made (nothing rebound them, e.g. by ``to()``)."""
