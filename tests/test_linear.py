@@ -185,6 +185,23 @@ def test_sequential_fuses_linear_and_activation(backend, rng, act_module):
     assert list(model.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
 
 
+def test_linear_weight_replaced_by_a_plain_tensor(rng):
+    """Linear reads its parameter table directly on the hot path; a weight deleted and set again as a plain
+    tensor attribute (as weight-norm style code does) is still the one used, fused or not."""
+    layer = nn.Linear(3, 4)
+    model = nn.Sequential(layer, nn.ReLU())
+    x = gn.tensor(rng.standard_normal((5, 3)).astype(np.float32))
+    w = gn.tensor(rng.standard_normal((4, 3)).astype(np.float32), requires_grad=True)
+    b = to_numpy(layer.bias)
+    del layer.weight
+    layer.weight = w
+    expected = np.maximum(to_numpy(x) @ to_numpy(w).T + b, 0)
+    np.testing.assert_allclose(to_numpy(model(x)), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(layer(x)), to_numpy(x) @ to_numpy(w).T + b, rtol=1e-5, atol=1e-6)
+    model(x).sum().backward()
+    assert w.grad is not None and w.grad.shape == (4, 3)
+
+
 def test_sequential_fusion_calls_fused_op_once(rng, monkeypatch):
     import gpunet.nn.container as container
 
