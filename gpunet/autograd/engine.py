@@ -1,5 +1,7 @@
-"""The backward pass: an iterative walk of the graph in reverse topological order."""
+"""The backward pass: the graph's functions in reverse creation order, each once its gradient is complete."""
 from __future__ import annotations
+
+from heapq import heappop, heappush
 
 from .function import _tensor_cls
 
@@ -17,47 +19,26 @@ def sum_to(xp, g, shape):
     return g
 
 
-def _topological(root_fn):
-    """Functions reachable from ``root_fn``, each after every function that consumes its output (iterative DFS).
-    Functions hash by identity, so they key the sets and dicts here directly."""
-    Tensor = _tensor_cls()
-    order = []
-    seen = {root_fn}
-    stack = [(root_fn, iter(root_fn.parents))]
-    while stack:
-        fn, it = stack[-1]
-        for p in it:
-            # parents also hold raw arrays and None: isinstance, not getattr(p, "grad_fn", None), whose misses
-            # build and drop an AttributeError each
-            child = p.grad_fn if isinstance(p, Tensor) else None
-            if child is not None and child not in seen:
-                seen.add(child)
-                stack.append((child, iter(child.parents)))
-                break
-        else:
-            stack.pop()
-            order.append(fn)
-    order.reverse()
-    return order
-
-
 def run_backward(root, grad, retain_graph: bool = False) -> None:
-    """Propagate ``grad`` (an array shaped like ``root``) from ``root`` back to every leaf that requires grad."""
+    """Propagate ``grad`` (an array shaped like ``root``) from ``root`` back to every leaf that requires grad.
+
+    Functions run in decreasing creation order (``Function.seq``), taken from a heap as they are reached: a
+    function is created after every function whose output it consumes, so when it is popped, every function that
+    feeds it a gradient has run (no separate topological sort, and only reachable functions are visited)."""
     root_fn = root.grad_fn
     if root_fn is None:
         _accumulate_leaf(root, grad, owned=False)
         return
-    order = _topological(root_fn)
     grads = {root_fn: grad}
+    heap = [(-root_fn.seq, root_fn)]
     handed = set()  # ids of fresh arrays now held as some leaf's .grad: never hand one to a second leaf
-    for fn in order:
+    while heap:
+        fn = heappop(heap)[1]
         if fn.released:
             raise RuntimeError(
                 "backward through a part of the graph that was already freed: the graph's buffers are released "
                 "after backward() unless you call backward(retain_graph=True) the first time")
-        g_out = grads.pop(fn, None)
-        if g_out is None:  # no path from root carries a gradient here
-            continue
+        g_out = grads.pop(fn)
         if fn.retained is not None:
             t = fn.retained()
             if t is not None:
@@ -78,7 +59,11 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
                     handed.add(id(g))
             else:
                 prev = grads.get(child)
-                grads[child] = g if prev is None else prev + g
+                if prev is None:
+                    grads[child] = g
+                    heappush(heap, (-child.seq, child))
+                else:
+                    grads[child] = prev + g
         if not retain_graph:
             fn._release()
 

@@ -1,6 +1,8 @@
 """Function: one differentiable op, forward and vector-Jacobian backward over raw backend arrays."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from .. import backend as _backend
@@ -22,7 +24,8 @@ class Function:
     have the broadcast shape: the engine sums them back to each input's shape.
     """
 
-    __slots__ = ("backend", "parents", "needs_input_grad", "released", "retained", "__dict__", "__weakref__")
+    __slots__ = ("backend", "parents", "needs_input_grad", "released", "retained", "seq", "__dict__",
+                 "__weakref__")
     arg_names: tuple[str, ...] = ()
 
     def forward(self, xp, *arrays, **params):
@@ -56,6 +59,7 @@ class Function:
         fn.parents = args
         fn.released = False
         fn.retained = None
+        fn.seq = next(_SEQ)  # creation order: the engine runs backward in decreasing seq
         return Tensor._make(out, True, fn)
 
     def _release(self) -> None:
@@ -73,6 +77,7 @@ class Function:
 
 
 _TENSOR = None
+_SEQ = itertools.count()
 
 
 def _tensor_cls():

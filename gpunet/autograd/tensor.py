@@ -196,17 +196,17 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("backward(): this tensor does not require grad and has no grad_fn; build it from "
                                "tensors created with requires_grad=True (or Parameters), outside gn.no_grad()")
-        xp = _backend.backend_of((self.data,)).xp
+        be = self.grad_fn.backend if self.grad_fn is not None else _backend.backend_of((self.data,))
         if grad is None:
             if self.data.size != 1:
                 raise RuntimeError(
                     f"backward(): grad can be implicitly created only for a scalar output, but this tensor has "
                     f"shape {self.shape}. Reduce it first (e.g. loss.sum().backward() or loss.mean().backward()) "
                     f"or pass the upstream gradient: t.backward(gn.ones({self.shape})).")
-            g = xp.ones(self.data.shape, dtype=self.data.dtype)
+            g = be.xp.ones(self.data.shape, dtype=self.data.dtype)
         else:
             g = grad.data if isinstance(grad, Tensor) else grad
-            g = _backend.backend_of((self.data,)).asarray(g, dtype=self.data.dtype)
+            g = be.asarray(g, dtype=self.data.dtype)
             if g.shape != self.data.shape:
                 raise ValueError(f"backward(): grad has shape {g.shape} but the tensor has shape {self.shape}")
         engine.run_backward(self, g, retain_graph=retain_graph)
