@@ -165,6 +165,19 @@ def test_retain_graph_allows_a_second_backward(backend):
     np.testing.assert_array_equal(to_numpy(x.grad), [4.0, 8.0])
 
 
+def test_a_later_graph_over_a_retained_intermediate(backend):
+    """Functions run in decreasing creation order: ops recorded after a first backward, on an intermediate of
+    the retained graph, come after it in that order and before it in the second backward."""
+    xn = np.array([0.5, 1.5])
+    x = leaf(xn)
+    h = x * x                                 # created first
+    (h * 2.0).sum().backward(retain_graph=True)
+    x.grad = None
+    w = h.exp()                               # created after the first backward
+    (w * h + h).sum().backward()              # d/dx (e^{x²}·x² + x²) = 2x(e^{x²}(1 + x²) + 1)
+    np.testing.assert_allclose(to_numpy(x.grad), 2 * xn * (np.exp(xn ** 2) * (1 + xn ** 2) + 1), rtol=1e-13)
+
+
 def test_backward_through_a_freed_part_of_the_graph_raises(backend):
     x = leaf([1.0, 2.0])
     h = x * 2.0
