@@ -197,3 +197,14 @@ def test_bad_thread_count_is_named():
                        text=True)
     assert r.returncode != 0
     assert "GPUNET_NUM_THREADS must be a positive integer, got 'two'" in r.stderr
+
+
+def test_non_native_byte_order_takes_the_reference_path(rng):
+    """Numba takes native-byte-order arrays only: big-endian float32 input must not reach the kernels."""
+    x = rng.standard_normal((5, 3)).astype(">f4")
+    W = rng.standard_normal((4, 3)).astype(">f4")
+    b = rng.standard_normal(4).astype(">f4")
+    assert not fused.usable(x, W, b)
+    y, _ = FAST.linear_act_forward(x, W, b, "relu")
+    np.testing.assert_allclose(y, np.maximum(x.astype(np.float64) @ W.T.astype(np.float64) + b, 0), rtol=1e-5,
+                               atol=1e-6)

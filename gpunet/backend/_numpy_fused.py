@@ -16,10 +16,13 @@ from . import _numba, _parallel
 FAST_ACTS = {None: 0, "identity": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4}
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))  # native byte order (Numba takes no other)
+
+
 def usable(first, *others) -> bool:
-    """Compiled kernels available, and the arrays (None skipped among ``others``) float32/float64,
-    C-contiguous, of one dtype."""
-    if type(first) is not np.ndarray or first.dtype.char not in "fd" or not first.flags.c_contiguous \
+    """Compiled kernels available, and the arrays (None skipped among ``others``) float32/float64 in native byte
+    order, C-contiguous, of one dtype."""
+    if type(first) is not np.ndarray or first.dtype not in _FLOATS or not first.flags.c_contiguous \
             or _numba.kernels() is None:
         return False
     dt = first.dtype
