@@ -181,26 +181,19 @@ class Optimizer:
         """
         params = group["params"]
         flat = self._flat.get(id(group))
-        if flat is not None and flat.load_grads(params):  # the common case: one loop, no rebuild
-            self._update(self._kernel(flat.backend), flat.backend.xp, flat.param, flat.grad, flat.state, group)
-            flat.publish(params, self.state)
-            return True
-        grads = [p.grad for p in params]
-        for g, p in zip(grads, params):
-            if g is None or g.data.shape != p.data.shape:
-                # parameter-by-parameter this time; step counts may part, so the flat group is rebuilt (checked)
-                self._flat.pop(id(group), None)
-                return False
-        if flat is None or not flat.matches(params):
+        if flat is None or not flat.load_grads(params):  # the common case loads in one loop, no rebuild
             self._flat.pop(id(group), None)
+            for p in params:
+                g = p.grad
+                if g is None or g.data.shape != p.data.shape:
+                    # parameter-by-parameter this time; step counts may part, so the group is rebuilt (checked)
+                    return False
+            # no group yet, or a parameter was rebound (e.g. by ``to()``): (re)build it over the current arrays
             flat = _FlatGroup.build(params, self.state)
-            if flat is None:
+            if flat is None or not flat.load_grads(params):
                 return False
             self._flat[id(group)] = flat
-        xp = flat.backend.xp
-        for view, g in zip(flat.grad_views, grads):
-            xp.copyto(view, g.data)
-        self._update(self._kernel(flat.backend), xp, flat.param, flat.grad, flat.state, group)
+        self._update(self._kernel(flat.backend), flat.backend.xp, flat.param, flat.grad, flat.state, group)
         flat.publish(params, self.state)
         return True
 
@@ -358,10 +351,6 @@ class _FlatGroup:
                 return False
             copyto(gv, g.data)
         return True
-
-    def matches(self, params) -> bool:
-        """The parameters still hold the views this group made (nothing rebound them, e.g. by ``to()``)."""
-        return len(params) == len(self.views) and all(p.data is v for p, v in zip(params, self.views))
 
     def publish(self, params, state) -> None:
         """Give each parameter's state entries as views of the flat state (and the shared step count). The
