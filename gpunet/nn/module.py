@@ -20,7 +20,9 @@ IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_k
 
 
 def _is_array(x) -> bool:
-    return isinstance(x, np.ndarray) or hasattr(x, "__cuda_array_interface__")
+    """A raw NumPy/CuPy array (not a Tensor). Tensors are ruled out first: probing one for the CUDA array
+    interface builds and drops an AttributeError, which costs more than a small layer's other bookkeeping."""
+    return isinstance(x, np.ndarray) or (not isinstance(x, Tensor) and hasattr(x, "__cuda_array_interface__"))
 
 
 class Module:
@@ -45,13 +47,8 @@ class Module:
                                   f"subclass")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        for a in args:
-            if type(a) is not Tensor and _is_array(a):
-                args, kwargs = self._prepare_inputs(args, kwargs)
-                break
-        else:
-            if kwargs and any(_is_array(v) for v in kwargs.values()):
-                args, kwargs = self._prepare_inputs(args, kwargs)
+        if any(_is_array(a) for a in args) or any(_is_array(v) for v in kwargs.values()):
+            args, kwargs = self._prepare_inputs(args, kwargs)
         return self.forward(*args, **kwargs)
 
     # ----------------------------------------------------------------- input placement (the one helper)
