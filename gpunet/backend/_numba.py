@@ -17,17 +17,17 @@ def kernels():
 
 
 def _load():
+    """Decide once (called by :func:`kernels` while neither the module nor a reason is set)."""
     global _kernels, _reason
-    if _kernels is None and _reason is None:
-        if os.environ.get("GPUNET_NUMBA", "1").strip().lower() in ("0", "false", "no", "off"):
-            _reason = "turned off by GPUNET_NUMBA=0"
+    if os.environ.get("GPUNET_NUMBA", "1").strip().lower() in ("0", "false", "no", "off"):
+        _reason = "turned off by GPUNET_NUMBA=0"
+    else:
+        try:
+            from . import _cpu_kernels
+        except Exception as e:  # ImportError, or a Numba that does not support this NumPy/Python
+            _reason = f"Numba unavailable ({type(e).__name__}: {e}); pip install numba"
         else:
-            try:
-                from . import _cpu_kernels
-            except Exception as e:  # ImportError, or a Numba that does not support this NumPy/Python
-                _reason = f"Numba unavailable ({type(e).__name__}: {e}); pip install numba"
-            else:
-                _kernels = _cpu_kernels
+            _kernels = _cpu_kernels
     return _kernels
 
 
