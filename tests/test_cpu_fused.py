@@ -35,13 +35,33 @@ def test_linear_act_matches_reference(threads, act, n, k, c, dt, rng):
     y2, s2 = FAST.linear_act_forward(x, W, b, act, 0.1)
     np.testing.assert_allclose(y2, y1, **_tol(dt))
     assert y2.dtype == dt
+    g_before = g.copy()
     for need in [(True, True, True), (False, True, False)]:
         r1 = REF.linear_act_backward(x, W, s1, g, act, 0.1, *need)
-        r2 = FAST.linear_act_backward(x, W, s2, g, act, 0.1, *need)
-        for a, b_ in zip(r1, r2):
-            assert (a is None) == (b_ is None)
-            if a is not None:
-                np.testing.assert_allclose(b_, a, rtol=_tol(dt)["rtol"], atol=_tol(dt)["atol"] * max(n, k))
+        for overwrite in (False, True):
+            g_given = g.copy() if overwrite else g
+            r2 = FAST.linear_act_backward(x, W, s2, g_given, act, 0.1, *need, overwrite_grad=overwrite)
+            np.testing.assert_array_equal(g, g_before)  # the caller's gradient is untouched unless given away
+            for a, b_ in zip(r1, r2):
+                assert (a is None) == (b_ is None)
+                if a is not None:
+                    np.testing.assert_allclose(b_, a, rtol=_tol(dt)["rtol"], atol=_tol(dt)["atol"] * max(n, k))
+
+
+def test_linear_backward_leaves_a_viewed_gradient_alone(rng):
+    """Without ``overwrite_grad`` the gradient given is never written to: a contiguous view (here the first rows
+    of a bigger array) is used as it is, a strided one is copied first (and the copy may be reused)."""
+    x, W = rng.standard_normal((300, 40)), rng.standard_normal((50, 40))
+    _, saved = FAST.linear_act_forward(x, W, None, "tanh")
+    _, saved_ref = REF.linear_act_forward(x, W, None, "tanh")
+    tall, wide = rng.standard_normal((600, 50)), rng.standard_normal((300, 100))
+    before = tall.copy(), wide.copy()
+    for g in (tall[:300], wide[:, ::2]):
+        dx, _, _ = FAST.linear_act_backward(x, W, saved, g, "tanh")
+        dx_ref, _, _ = REF.linear_act_backward(x, W, saved_ref, g, "tanh")
+        np.testing.assert_allclose(dx, dx_ref, rtol=1e-11, atol=1e-11)
+    np.testing.assert_array_equal(tall, before[0])
+    np.testing.assert_array_equal(wide, before[1])
 
 
 @pytest.mark.parametrize("dt", [np.float32, np.float64])

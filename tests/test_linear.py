@@ -9,7 +9,7 @@ from conftest import to_numpy
 
 import gpunet as gn
 import gpunet.nn as nn
-from gpunet.functional.linear import FUSED_ACTIVATIONS, LinearAct, linear
+from gpunet.functional.linear import FUSED_ACTIVATIONS, LinearAct, LinearChain, linear
 
 ACTS = [None] + list(FUSED_ACTIVATIONS)
 _erf = np.vectorize(math.erf)
@@ -202,20 +202,122 @@ def test_linear_weight_replaced_by_a_plain_tensor(rng):
     assert w.grad is not None and w.grad.shape == (4, 3)
 
 
-def test_sequential_fusion_calls_fused_op_once(rng, monkeypatch):
+def test_sequential_runs_each_run_of_linear_layers_as_one_op(rng, monkeypatch):
     import gpunet.nn.container as container
 
     calls = []
-    real = container.LinearAct
 
-    class Recording:
-        @staticmethod
-        def apply(*a, **k):
-            calls.append(k["act"])
-            return real.apply(*a, **k)
+    def recording(real, kind):
+        class Recording:
+            @staticmethod
+            def apply(*a, **k):
+                calls.append((kind, k.get("acts", k.get("act"))))
+                return real.apply(*a, **k)
+        return Recording
 
-    monkeypatch.setattr(container, "LinearAct", Recording)
+    monkeypatch.setattr(container, "LinearAct", recording(container.LinearAct, "one"))
+    monkeypatch.setattr(container, "LinearChain", recording(container.LinearChain, "chain"))
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 4), nn.Dropout(0.1), nn.Linear(4, 2),
-                          nn.Tanh(), nn.Linear(2, 2, activation="relu"), nn.Sigmoid())
-    model(rng.standard_normal((2, 3)))
-    assert calls == ["relu", "tanh"]  # Linear->Dropout and Linear(activation=...)->Sigmoid are not fused
+                          nn.Tanh(), nn.Linear(2, 2, activation="relu"), nn.Sigmoid(), nn.Linear(2, 3))
+    y = model(rng.standard_normal((2, 3)))
+    # Linear->Dropout ends a run; Linear(activation=...)->Sigmoid is not fused, so Sigmoid runs on its own and
+    # the Linear after it is a run of one
+    assert calls == [("chain", ("relu", "identity")), ("chain", ("tanh", "relu")), ("one", "identity")]
+    assert type(y.grad_fn) is LinearAct
+
+
+ARCHS = [  # (sizes, activation modules between layers (None: a plain Linear), biases)
+    ([5, 6, 3], [nn.ReLU()], True),
+    ([4, 7, 7, 2], [nn.Tanh(), nn.LeakyReLU(0.3)], True),
+    ([3, 5, 4, 6, 2], [nn.Sigmoid(), None, nn.GELU()], False),
+    ([6, 4, 5], [nn.SiLU()], "first"),
+]
+
+
+def _mlp(sizes, acts, bias):
+    mods = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        mods.append(nn.Linear(a, b, bias=bias is True or (bias == "first" and i == 0)))
+        if i < len(acts) and acts[i] is not None:
+            mods.append(acts[i])
+    return nn.Sequential(*mods).double()
+
+
+@pytest.mark.parametrize("sizes, acts, bias", ARCHS)
+def test_linear_chain_matches_modules_run_apart_and_finite_differences(backend, rng, sizes, acts, bias):
+    gn.manual_seed(2)
+    model = _mlp(sizes, acts, bias)
+    x = rng.standard_normal((int(rng.integers(1, 9)), sizes[0]))
+    xt = gn.tensor(x, requires_grad=True)
+    y = model(xt)
+    assert type(y.grad_fn) is LinearChain
+    g = rng.standard_normal(y.shape)
+    y.backward(g)
+    chained = {n: to_numpy(p.grad) for n, p in model.named_parameters()}
+    model.zero_grad()
+    xs = gn.tensor(x, requires_grad=True)
+    h = xs
+    for m in model:  # the same modules one by one, each its own op
+        h = m(h)
+    h.backward(g)
+    np.testing.assert_allclose(to_numpy(y), to_numpy(h), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(to_numpy(xt.grad), to_numpy(xs.grad), rtol=1e-12, atol=1e-12)
+    for n, p in model.named_parameters():
+        np.testing.assert_allclose(chained[n], to_numpy(p.grad), rtol=1e-12, atol=1e-12, err_msg=n)
+    # the op itself against finite differences, every input differentiable (None biases stay None)
+    layers = [m for m in model if type(m) is nn.Linear]
+    acts_ = tuple({None: "identity", nn.ReLU: "relu", nn.Tanh: "tanh", nn.LeakyReLU: "leaky_relu",
+                   nn.Sigmoid: "sigmoid", nn.GELU: "gelu", nn.SiLU: "silu"}[type(a) if a is not None else None]
+                  for a in acts) + ("identity",)
+    alphas = tuple(a.negative_slope if type(a) is nn.LeakyReLU else 0.01 for a in acts) + (0.01,)
+    args = [gn.tensor(x, requires_grad=True)]
+    for m in layers:
+        args += [_t(to_numpy(m.weight)), None if m.bias is None else _t(to_numpy(m.bias))]
+    assert gn.gradcheck(lambda *a: LinearChain.apply(*a, acts=acts_, alphas=alphas), args)
+
+
+def test_linear_chain_gradients_only_where_needed(backend, rng):
+    """Frozen first layer, input without grad: the first layer computes no dX, dW or db, and nothing reaches
+    the input; the later layers get their gradients."""
+    model = _mlp([3, 4, 5, 2], [nn.ReLU(), nn.Tanh()], True)
+    for p in model[0].parameters():
+        p.requires_grad = False
+    seen = []
+    real = backend.linear_act_backward
+
+    def spy(*args, **kw):
+        seen.append((kw["need_x"], kw["need_W"], kw["need_b"]))
+        return real(*args, **kw)
+
+    backend.linear_act_backward = spy
+    try:
+        model(rng.standard_normal((6, 3))).sum().backward()
+    finally:
+        del backend.linear_act_backward
+    assert seen == [(True, True, True), (False, True, True)]  # last layer first; the first layer is never run
+    assert model[0].weight.grad is None and model[2].weight.grad is not None and model[4].bias.grad is not None
+
+
+@pytest.mark.parametrize("shape", [(5,), (2, 3, 5)])
+def test_linear_chain_any_leading_dims(backend, rng, shape):
+    model = _mlp([5, 4, 3], [nn.Tanh()], True)
+    x = rng.standard_normal(shape)
+    xt = gn.tensor(x, requires_grad=True)
+    y = model(xt)
+    W0, b0, W1, b1 = (to_numpy(p) for p in model.parameters())
+    assert y.shape == shape[:-1] + (3,)
+    np.testing.assert_allclose(to_numpy(y), np.tanh(x @ W0.T + b0) @ W1.T + b1, rtol=1e-12)
+    assert gn.gradcheck(model, [xt])
+
+
+def test_linear_chain_shape_error_names_the_layer_sizes(rng):
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(5, 2))
+    with pytest.raises(ValueError, match="in_features=5"):
+        model(rng.standard_normal((2, 3)))
+
+
+def test_linear_chain_in_eval_and_no_grad_saves_nothing(rng):
+    model = _mlp([3, 4, 2], [nn.ReLU()], True)
+    with gn.no_grad():
+        y = model(rng.standard_normal((2, 3)))
+    assert y.grad_fn is None and not y.requires_grad

@@ -78,8 +78,11 @@ class Backend:
         return y, saved
 
     def linear_act_backward(self, x, W, saved, grad_y, act: str, alpha: float = 0.01,
-                            need_x: bool = True, need_W: bool = True, need_b: bool = True):
-        """Gradients ``(dx, dW, db)`` of :meth:`linear_act_forward` (``None`` where not needed)."""
+                            need_x: bool = True, need_W: bool = True, need_b: bool = True,
+                            overwrite_grad: bool = False):
+        """Gradients ``(dx, dW, db)`` of :meth:`linear_act_forward` (``None`` where not needed); ``dx`` is a
+        fresh array. ``overwrite_grad``: ``grad_y`` is the caller's scratch, and a backend may write the
+        activation gradient into it instead of a new array (this reference does not)."""
         from ..functional import _act_math as am
 
         dz = am.backward(self.xp, act, saved, grad_y, alpha)

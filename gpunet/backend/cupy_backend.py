@@ -133,7 +133,8 @@ class CupyBackend(Backend):
         return saved.dtype == (np.bool_ if act in _SAVES_MASK else dtype)
 
     def linear_act_backward(self, x, W, saved, grad_y, act: str, alpha: float = 0.01,
-                            need_x: bool = True, need_W: bool = True, need_b: bool = True):
+                            need_x: bool = True, need_W: bool = True, need_b: bool = True,
+                            overwrite_grad: bool = False):
         """ONE pass: ``dz = dy ⊙ act'`` and ``db = Σ_rows dz`` (block partials + atomicAdd); then cuBLAS
         ``dx = dz W`` and ``dW = dzᵀ x``."""
         if (x.ndim != 2 or grad_y.ndim != 2 or act not in K.ACT_CODES or not self._fusable(x, W)

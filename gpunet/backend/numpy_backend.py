@@ -49,9 +49,11 @@ class NumpyBackend(Backend):
             return fused.linear_act_forward(x, W, b, act, alpha)
         return super().linear_act_forward(x, W, b, act, alpha)
 
-    def linear_act_backward(self, x, W, saved, grad_y, act, alpha=0.01, need_x=True, need_W=True, need_b=True):
+    def linear_act_backward(self, x, W, saved, grad_y, act, alpha=0.01, need_x=True, need_W=True, need_b=True,
+                            overwrite_grad=False):
         if type(saved) is fused.Saved:
-            return fused.linear_act_backward(x, W, saved, grad_y, act, alpha, need_x, need_W, need_b)
+            return fused.linear_act_backward(x, W, saved, grad_y, act, alpha, need_x, need_W, need_b,
+                                             overwrite_grad)
         return super().linear_act_backward(x, W, saved, grad_y, act, alpha, need_x, need_W, need_b)
 
     def batchnorm_forward(self, x, gamma, beta, running_mean, running_var, training, momentum, eps):

@@ -10,7 +10,7 @@ from ..autograd.function import Function
 from ..autograd.tensor import Tensor
 from ..backend.base import Backend
 
-__all__ = ["linear", "LinearAct", "FUSED_ACTIVATIONS", "normalize_activation"]
+__all__ = ["linear", "LinearAct", "LinearChain", "FUSED_ACTIVATIONS", "normalize_activation"]
 
 # Names ``linear(..., activation=)`` accepts (None and "identity" mean no activation): what every backend fuses.
 FUSED_ACTIVATIONS = Backend.FUSED_ACTIVATIONS
@@ -48,6 +48,55 @@ class LinearAct(Function):
         if dx is not None:
             dx = dx.reshape(self.shape)
         return dx, dW, db
+
+
+class LinearChain(Function):
+    """Consecutive fused linear layers ``act_k(… act_1(x W_1ᵀ + b_1) …)`` as ONE Function.
+
+    Positional inputs ``x, W_1, b_1, …, W_k, b_k`` (a bias may be None); ``acts`` and ``alphas`` give each
+    layer's activation and negative slope. Every layer runs the backend's fused forward and backward exactly as
+    :class:`LinearAct` does (same numbers), but the chain is one node of the graph: one Tensor, one engine step
+    and one argument check instead of k, which is most of what a small layer costs. ``nn.Sequential`` runs its
+    runs of Linear (+ activation) layers through it. A layer's input gets a gradient only where something before
+    it requires one (the first layer skips dX for an input that needs no grad).
+    """
+    arg_names = ("input",) + tuple(f"{k}[{i}]" for i in range(32) for k in ("weight", "bias"))
+
+    def forward(self, xp, x, *params, acts, alphas):
+        self.shape = x.shape
+        h = x.reshape(1, -1) if x.ndim == 1 else x.reshape(-1, x.shape[-1]) if x.ndim > 2 else x
+        be = self.backend
+        keep = any(self.needs_input_grad)
+        saved = []
+        for i, act in enumerate(acts):
+            W, b = params[2 * i], params[2 * i + 1]
+            _check_shapes(h, W, b)
+            y, s = be.linear_act_forward(h, W, b, act, alphas[i])
+            if keep:
+                saved.append((h, W, s))
+            h = y
+        if keep:
+            self.saved, self.acts, self.alphas = saved, acts, alphas
+        return h.reshape(self.shape[:-1] + (h.shape[1],))
+
+    def backward(self, xp, g):
+        needs = self.needs_input_grad
+        be, acts, alphas, saved = self.backend, self.acts, self.alphas, self.saved
+        grads = [None] * len(needs)
+        g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+        top = len(acts) - 1
+        for i in range(top, -1, -1):
+            h, W, s = saved[i]
+            need_x = True in needs[: 2 * i + 1]  # the input or an earlier layer's parameters
+            # below the top layer, g2 is the dx the layer above just made: this op's own scratch
+            g2, grads[2 * i + 1], grads[2 * i + 2] = be.linear_act_backward(
+                h, W, s, g2, acts[i], alphas[i], need_x=need_x, need_W=needs[2 * i + 1], need_b=needs[2 * i + 2],
+                overwrite_grad=i < top)
+            if g2 is None:
+                break
+        if g2 is not None:
+            grads[0] = g2.reshape(self.shape)
+        return tuple(grads)
 
 
 def _check_shapes(x, W, b) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Iterable, Iterator
 
-from ..functional.linear import LinearAct
+from ..functional.linear import LinearAct, LinearChain
 from .activation import GELU, LeakyReLU, ReLU, Sigmoid, SiLU, Tanh
 from .linear import Linear
 from .module import Module
@@ -28,6 +28,21 @@ def _fused_activation(m: Module):
     if t is SiLU:
         return "silu", 0.01
     return None
+
+
+def _linear_layer(mods, i: int):
+    """``(weight, bias, activation, negative_slope, next index)`` when ``mods[i]`` starts a fused linear layer: a
+    ``Linear`` (its own activation, if any), or a ``Linear`` without one followed by a module of a fused
+    activation; else None. Subclasses of Linear keep their own forward."""
+    m = mods[i]
+    if type(m) is not Linear:
+        return None
+    W, b = m.weight_and_bias()
+    if m.activation is None and i + 1 < len(mods):
+        fused = _fused_activation(mods[i + 1])
+        if fused is not None:
+            return W, b, fused[0], float(fused[1]), i + 2
+    return W, b, m.activation or "identity", 0.01, i + 1
 
 
 class _Indexed(Module):
@@ -59,8 +74,9 @@ class Sequential(_Indexed):
     """Modules applied in order: ``Sequential(m0, m1, ...)`` or ``Sequential(OrderedDict(name=module))``.
 
     A ``Linear(activation=None)`` directly followed by ReLU, LeakyReLU, Sigmoid, Tanh, GELU or SiLU runs as ONE
-    fused ``F.linear(x, W, b, activation)`` op (same numbers as running them apart; module names, indices and
-    ``state_dict`` keys are unchanged).
+    fused ``F.linear(x, W, b, activation)`` layer, and consecutive such layers (and plain ``Linear`` modules) run
+    as one :class:`~gpunet.functional.linear.LinearChain` op: the same numbers as running the modules apart, one
+    graph node instead of one per module. Module names, indices and ``state_dict`` keys are unchanged.
     """
 
     def __init__(self, *modules: Module):
@@ -114,16 +130,22 @@ class Sequential(_Indexed):
         mods = tuple(self._modules.values())
         i, n = 0, len(mods)
         while i < n:
-            m = mods[i]
-            if i + 1 < n and type(m) is Linear and m.activation is None:
-                fused = _fused_activation(mods[i + 1])
-                if fused is not None:
-                    W, b = m.weight_and_bias()
-                    x = LinearAct.apply(x, W, b, act=fused[0], alpha=float(fused[1]))
-                    i += 2
-                    continue
-            x = m(x)
-            i += 1
+            layer = _linear_layer(mods, i)
+            if layer is None:
+                x = mods[i](x)
+                i += 1
+                continue
+            params, acts, alphas = [], [], []
+            while layer is not None:  # the run of linear layers from i on runs as one op
+                W, b, act, alpha, i = layer
+                params += (W, b)
+                acts.append(act)
+                alphas.append(alpha)
+                layer = _linear_layer(mods, i) if i < n else None
+            if len(acts) == 1:
+                x = LinearAct.apply(x, *params, act=acts[0], alpha=alphas[0])
+            else:
+                x = LinearChain.apply(x, *params, acts=tuple(acts), alphas=tuple(alphas))
         return x
 
 
