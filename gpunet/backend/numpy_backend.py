@@ -83,7 +83,9 @@ class NumpyBackend(Backend):
     def label_summary(self, target, n_classes, ignore_index=None):
         K = _numba.kernels()
         if K is not None and type(target) is np.ndarray and target.dtype.kind in "iu":
-            t = np.ascontiguousarray(target).reshape(-1)
+            t = np.ascontiguousarray(target)
+            if t.ndim != 1:
+                t = t.reshape(-1)
             first, ignored = K.label_summary(t, n_classes, 0 if ignore_index is None else ignore_index,
                                              ignore_index is not None)
             return int(first), bool(ignored)

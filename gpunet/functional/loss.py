@@ -152,7 +152,7 @@ def _as_rows(input, target, op: str):
         input = transpose(input, perm)
     if len(ishape) != 2:
         input = reshape(input, (-1, c))
-    return input, target.reshape(-1), tshape
+    return input, (target if len(tshape) == 1 else target.reshape(-1)), tshape
 
 
 def _unrows(loss, out_shape, reduction):
