@@ -276,6 +276,32 @@ def test_linear_chain_matches_modules_run_apart_and_finite_differences(backend, 
     assert gn.gradcheck(lambda *a: LinearChain.apply(*a, acts=acts_, alphas=alphas), args)
 
 
+@pytest.mark.parametrize("strided", [False, True])
+def test_linear_chain_large_layers_match_modules_run_apart(backend, rng, strided):
+    """Layers past the CPU's one-call small-layer size: GEMMs, and the activation pass writing over the gradient
+    the layer above made, never over the caller's upstream gradient (contiguous or strided)."""
+    gn.manual_seed(3)
+    model = _mlp([40, 64, 48, 10], [nn.LeakyReLU(0.1), nn.Sigmoid(), nn.Tanh()], True)
+    x = rng.standard_normal((96, 40))
+    g = rng.standard_normal((96, 20))[:, ::2] if strided else rng.standard_normal((96, 10))
+    g_before = g.copy()
+    xt = gn.tensor(x, requires_grad=True)
+    y = model(xt)
+    y.backward(g)
+    chained = [to_numpy(p.grad) for p in model.parameters()]
+    model.zero_grad()
+    xs = gn.tensor(x, requires_grad=True)
+    h = xs
+    for m in model:
+        h = m(h)
+    h.backward(g)
+    np.testing.assert_array_equal(g, g_before)
+    np.testing.assert_allclose(to_numpy(y), to_numpy(h), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(to_numpy(xt.grad), to_numpy(xs.grad), rtol=1e-11, atol=1e-12)
+    for a, p in zip(chained, model.parameters()):
+        np.testing.assert_allclose(a, to_numpy(p.grad), rtol=1e-11, atol=1e-12)
+
+
 def test_linear_chain_gradients_only_where_needed(backend, rng):
     """Frozen first layer, input without grad: the first layer computes no dX, dW or db, and nothing reaches
     the input; the later layers get their gradients."""
