@@ -113,6 +113,8 @@ def _index_target(target, input, n_classes: int, op: str, ignore_index=None):
                         f"target.astype('int64')" + (" (or give class probabilities shaped like the input)"
                                                     if op == "cross_entropy" else ""))
     masked = _check_labels(t, n_classes, op, ignore_index)
+    if type(t) is type(_data(input)):  # already an array of the input's kind: nothing to move
+        return t, masked
     return _on_device_of(input, t), masked
 
 
@@ -139,6 +141,8 @@ def _as_rows(input, target, op: str):
     ``(input2d, target1d, out_shape)`` where ``out_shape`` is the shape of the unreduced loss.
     """
     ishape, tshape = tuple(input.shape), tuple(target.shape)
+    if len(ishape) == 2 and tshape == ishape[:1]:  # (N, C) with (N,): already rows
+        return input, target, tshape
     if len(ishape) == 0:
         raise ValueError(f"{op}: input must have a class dimension, got a 0-d input")
     expected = () if len(ishape) == 1 else (ishape[0],) + ishape[2:]
