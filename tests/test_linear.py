@@ -342,7 +342,7 @@ def test_linear_chain_shape_error_names_the_layer_sizes(rng):
         model(rng.standard_normal((2, 3)))
 
 
-def test_linear_chain_in_eval_and_no_grad_saves_nothing(rng):
+def test_linear_chain_under_no_grad_records_nothing(rng):
     model = _mlp([3, 4, 2], [nn.ReLU()], True)
     with gn.no_grad():
         y = model(rng.standard_normal((2, 3)))
