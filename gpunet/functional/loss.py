@@ -48,8 +48,10 @@ def _check_float_input(input, op: str) -> None:
 
 def _on_device_of(input, a, dtype=None):
     """A raw array (list, NumPy or CuPy array, Tensor's data) on ``input``'s backend, optionally cast."""
-    be = backend_of((_data(input),))
-    return be.asarray(_data(a), dtype=dtype)
+    x, a = _data(input), _data(a)
+    if type(a) is type(x) and (dtype is None or a.dtype == dtype):  # already there: asarray would return it
+        return a
+    return backend_of((x,)).asarray(a, dtype=dtype)
 
 
 def _float_target(target, input, op: str):
@@ -113,8 +115,6 @@ def _index_target(target, input, n_classes: int, op: str, ignore_index=None):
                         f"target.astype('int64')" + (" (or give class probabilities shaped like the input)"
                                                     if op == "cross_entropy" else ""))
     masked = _check_labels(t, n_classes, op, ignore_index)
-    if type(t) is type(_data(input)):  # already an array of the input's kind: nothing to move
-        return t, masked
     return _on_device_of(input, t), masked
 
 
@@ -156,7 +156,7 @@ def _as_rows(input, target, op: str):
         input = transpose(input, perm)
     if len(ishape) != 2:
         input = reshape(input, (-1, c))
-    return input, (target if len(tshape) == 1 else target.reshape(-1)), tshape
+    return input, target.reshape(-1), tshape
 
 
 def _unrows(loss, out_shape, reduction):

@@ -20,9 +20,7 @@ IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_k
 
 
 def _is_array(x) -> bool:
-    """A raw NumPy/CuPy array (not a Tensor). Tensors are ruled out first: probing one for the CUDA array
-    interface builds and drops an AttributeError, which costs more than a small layer's other bookkeeping."""
-    return isinstance(x, np.ndarray) or (not isinstance(x, Tensor) and hasattr(x, "__cuda_array_interface__"))
+    return isinstance(x, np.ndarray) or hasattr(x, "__cuda_array_interface__")
 
 
 class Module:
