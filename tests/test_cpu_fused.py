@@ -64,6 +64,77 @@ def test_linear_backward_leaves_a_viewed_gradient_alone(rng):
     np.testing.assert_array_equal(wide, before[1])
 
 
+CHAIN_ACTS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh"]  # the ones the small-chain kernel does
+CHAIN_NEEDS = {  # one flag per input (x, W1, b1, W2, b2, W3, b3)
+    "all": (True,) * 7,
+    "no_input": (False,) + (True,) * 6,
+    "frozen_bottom": (False, False, False, True, True, True, True),
+    "only_top_bias": (False,) * 6 + (True,),
+    "input_only": (True,) + (False,) * 6,
+}
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("needs", list(CHAIN_NEEDS), ids=list(CHAIN_NEEDS))
+@pytest.mark.parametrize("n", [1, 5])
+def test_small_chain_matches_reference(needs, n, dt, rng):
+    """Three small layers in one compiled call each way against the base class's loop over the reference
+    layers, every activation and a missing bias among them; gradients exactly where ``needs`` asks."""
+    needs = CHAIN_NEEDS[needs]
+    sizes = [3, 7, 4, 2]
+    for acts in (("relu", "leaky_relu", "identity"), ("sigmoid", "tanh", "relu"), ("tanh", "identity", "sigmoid")):
+        params = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            params += [rng.standard_normal((b, a)).astype(dt), None if i == 1 else rng.standard_normal(b).astype(dt)]
+        x, g = rng.standard_normal((n, 3)).astype(dt), rng.standard_normal((n, 2)).astype(dt)
+        alphas = (0.01, 0.2, 0.01)
+        assert fused.small_chain(x, params, acts, alphas)
+        y1, s1 = REF.linear_chain_forward(x, params, acts, alphas)
+        y2, s2 = FAST.linear_chain_forward(x, params, acts, alphas)
+        assert type(s2) is fused.ChainSaved and y2.dtype == dt
+        np.testing.assert_allclose(y2, y1, **_tol(dt))
+        g_before = g.copy()
+        r1 = REF.linear_chain_backward(s1, g, acts, alphas, needs)
+        r2 = FAST.linear_chain_backward(s2, g, acts, alphas, needs)
+        np.testing.assert_array_equal(g, g_before)
+        for i, (a, b_) in enumerate(zip(r1, r2)):
+            assert (a is not None) == (b_ is not None) == needs[i], (i, acts)
+            if a is not None and b_ is not None:
+                np.testing.assert_allclose(b_, a, **_tol(dt))
+
+
+def test_small_chain_is_the_single_layer_kernels_bitwise(rng):
+    """The one-call chain runs each layer exactly as the small single-layer kernel does: same bits."""
+    x = rng.standard_normal((4, 2)).astype(np.float32)
+    W1, b1, W2, b2 = (rng.standard_normal(s).astype(np.float32) for s in [(8, 2), (8,), (2, 8), (2,)])
+    g = rng.standard_normal((4, 2)).astype(np.float32)
+    y, saved = FAST.linear_chain_forward(x, (W1, b1, W2, b2), ("relu", "identity"), (0.01, 0.01))
+    h, s1 = FAST.linear_act_forward(x, W1, b1, "relu")
+    y_, s2 = FAST.linear_act_forward(h, W2, b2, "identity")
+    np.testing.assert_array_equal(y, y_)
+    grads = FAST.linear_chain_backward(saved, g, ("relu", "identity"), (0.01, 0.01), (True,) * 5)
+    dh, dW2, db2 = FAST.linear_act_backward(h, W2, s2, g, "identity")
+    dx, dW1, db1 = FAST.linear_act_backward(x, W1, s1, dh, "relu")
+    for a, b_ in zip(grads, (dx, dW1, db1, dW2, db2)):
+        np.testing.assert_array_equal(a, b_)
+
+
+def test_small_chain_declines_what_its_kernel_does_not_do(rng):
+    x = rng.standard_normal((4, 3))
+    W1, W2 = rng.standard_normal((5, 3)), rng.standard_normal((2, 5))
+    ok = (x, (W1, None, W2, None), ("relu", "identity"), (0.01, 0.01))
+    assert fused.small_chain(*ok)
+    assert not fused.small_chain(x, (W1, None, W2, None), ("gelu", "identity"), (0.01, 0.01))  # no kernel for it
+    assert not fused.small_chain(x, (W1, None, W2, None), ("leaky_relu", "identity"), (1.5, 0.01))
+    assert not fused.small_chain(x, (W1, None, W2.astype(np.float32), None), ("relu", "identity"), (0.01, 0.01))
+    assert not fused.small_chain(x, (np.asfortranarray(W1), None, W2, None), ("relu", "identity"), (0.01, 0.01))
+    big = rng.standard_normal((200, 3))  # 200 · 3 · 5 multiply-adds is still small, 200 · 5 · 2 too
+    assert fused.small_chain(big, (W1, None, W2, None), ("relu", "identity"), (0.01, 0.01))
+    wide = rng.standard_normal((64, 3)), rng.standard_normal((100, 3))
+    assert not fused.small_chain(wide[0], (wide[1], None, rng.standard_normal((2, 100)), None),
+                                 ("relu", "identity"), (0.01, 0.01))  # 64 · 3 · 100 > SMALL_LINEAR_MAX
+
+
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
 @pytest.mark.parametrize("n,c", [(2, 3), (7, 5), (129, 65), (200, 300)])
 @pytest.mark.parametrize("affine", [True, False])

@@ -43,20 +43,22 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
             t = fn.retained()
             if t is not None:
                 _accumulate_leaf(t, g_out, owned=False)
-        in_grads = fn.backward(fn.backend.xp, g_out)
+        xp = fn.backend.xp
+        in_grads = fn.backward(xp, g_out)
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
         for p, need, g in zip(fn.parents, fn.needs_input_grad, in_grads):
             if not need or g is None:
                 continue
-            if g.shape != p.data.shape:
-                g = sum_to(fn.backend.xp, g, p.data.shape)
+            shape = p.data.shape
+            if g.shape != shape:
+                g = sum_to(xp, g, shape)
             child = p.grad_fn
             if child is None:  # a leaf
                 owned = g is not g_out and g.base is None and id(g) not in handed
-                _accumulate_leaf(p, g, owned)
                 if owned:
                     handed.add(id(g))
+                _accumulate_leaf(p, g, owned)
             else:
                 prev = grads.get(child)
                 if prev is None:
@@ -69,8 +71,9 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
 
 
 def _accumulate_leaf(t, g, owned: bool) -> None:
-    if g.dtype != t.data.dtype:
-        g = g.astype(t.data.dtype)
+    dtype = t.data.dtype
+    if g.dtype != dtype:
+        g = g.astype(dtype)
         owned = True
     if t.grad is None:
         t.grad = _tensor_cls()._make(g if owned else g.copy(), False, None)

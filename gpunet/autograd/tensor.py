@@ -203,7 +203,8 @@ class Tensor:
                     f"backward(): grad can be implicitly created only for a scalar output, but this tensor has "
                     f"shape {self.shape}. Reduce it first (e.g. loss.sum().backward() or loss.mean().backward()) "
                     f"or pass the upstream gradient: t.backward(gn.ones({self.shape})).")
-            g = be.xp.ones(self.data.shape, dtype=self.data.dtype)
+            g = be.xp.empty(self.data.shape, dtype=self.data.dtype)
+            g.fill(1)  # NumPy's ones() is a Python wrapper around these two calls
         else:
             g = grad.data if isinstance(grad, Tensor) else grad
             g = be.asarray(g, dtype=self.data.dtype)

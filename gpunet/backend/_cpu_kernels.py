@@ -137,6 +137,32 @@ def linear_small_grad(x, W, y, g, act, alpha, dz, dx, dW, db, need_x):
                 dx[i, t] = s
 
 
+# A run of small layers in ONE call each way (nn.Sequential's LinearChain): ``Ws``, ``bs``, ``ys`` are tuples
+# with one array per layer, ``acts``/``alphas`` tuples of codes and slopes; each layer runs exactly as the
+# single-layer kernels above, so the numbers are theirs.
+@_jit
+def linear_chain_small(x, Ws, bs, acts, alphas, ys):
+    """ys[l] = act_l(h_l @ W_lᵀ + b_l) with h_0 = x and h_l = ys[l − 1]."""
+    linear_small(x, Ws[0], bs[0], acts[0], alphas[0], ys[0])
+    for l in range(1, len(Ws)):
+        linear_small(ys[l - 1], Ws[l], bs[l], acts[l], alphas[l], ys[l])
+
+
+@_jit
+def linear_chain_small_grad(x, Ws, ys, g, acts, alphas, bottom, need_input, dWs, dbs, dx):
+    """Backward of :func:`linear_chain_small` from the top layer down to layer ``bottom``: dWs[l] and dbs[l] for
+    those layers, each as :func:`linear_small_grad`; the input's gradient into ``dx`` when ``need_input`` (then
+    ``bottom`` is 0; otherwise ``dx`` is any array of x's shape and is not written)."""
+    for l in range(len(Ws) - 1, bottom - 1, -1):
+        h = x if l == 0 else ys[l - 1]
+        db = dbs[l]
+        db[:] = 0
+        need = l > bottom or need_input
+        d = dx if l == 0 else (np.empty_like(h) if need else h)
+        linear_small_grad(h, Ws[l], ys[l], g, acts[l], alphas[l], np.empty_like(g), d, dWs[l], db, need)
+        g = d
+
+
 # ---------------------------------------------------------------------------------------------- batch norm
 # Column sums over rows: partial sums in the input's dtype over CHUNK rows at a time (full SIMD width), added
 # into float64 totals after each chunk, so float32 rounding grows with CHUNK, not with the batch size.

@@ -107,6 +107,67 @@ def linear_act_backward(x, W, saved, grad_y, act, alpha, need_x, need_W, need_b,
     return dx, dW, db
 
 
+class ChainSaved:
+    """What the CPU small-layer chain keeps for backward: its input, weights, every layer's output (relu/leaky
+    route by y > 0, sigmoid and tanh differentiate through y), and the activation codes and slopes."""
+    __slots__ = ("x", "Ws", "ys", "acts", "alphas")
+
+    def __init__(self, x, Ws, ys, acts, alphas):
+        self.x, self.Ws, self.ys, self.acts, self.alphas = x, Ws, ys, acts, alphas
+
+
+def small_chain(x, params, acts, alphas) -> bool:
+    """Every layer of the chain fits the small-layer kernels (activation done here, at most
+    ``SMALL_LINEAR_MAX`` multiply-adds each) and every array is usable by them. Shapes are already checked."""
+    if x.ndim != 2 or not usable(x, *params):
+        return False
+    n, d = x.shape
+    for i, act in enumerate(acts):
+        c = params[2 * i].shape[0]
+        if act not in FAST_ACTS or n * d * c > SMALL_LINEAR_MAX or (act == "leaky_relu" and not 0 < alphas[i] <= 1):
+            return False
+        d = c
+    return True
+
+
+def linear_chain_forward(x, params, acts, alphas):
+    """A chain that :func:`small_chain` accepts, in one compiled call."""
+    n, dt = x.shape[0], x.dtype
+    Ws, bs, ys, codes, slopes = [], [], [], [], []
+    for i, act in enumerate(acts):
+        W, b = params[2 * i], params[2 * i + 1]
+        c = W.shape[0]
+        Ws.append(W)
+        bs.append(b if b is not None else np.zeros(c, dt))
+        ys.append(np.empty((n, c), dt))
+        codes.append(FAST_ACTS[act])
+        slopes.append(dt.type(alphas[i]))
+    Ws, ys, codes, slopes = tuple(Ws), tuple(ys), tuple(codes), tuple(slopes)
+    _numba.kernels().linear_chain_small(x, Ws, tuple(bs), codes, slopes, ys)
+    return ys[-1], ChainSaved(x, Ws, ys, codes, slopes)
+
+
+def linear_chain_backward(saved, grad_y, needs):
+    """Gradients of :func:`linear_chain_forward` for ``(x, W_1, b_1, …)`` (None where ``needs`` says no), in one
+    compiled call. The layers below the lowest one whose parameters need a gradient run no backward."""
+    x, Ws = saved.x, saved.Ws
+    top = len(Ws) - 1
+    bottom = 0
+    while bottom < top and True not in needs[: 2 * bottom + 3]:  # nothing at or below layer `bottom` needs one
+        bottom += 1
+    need_input = bool(needs[0])
+    g = np.ascontiguousarray(grad_y, dtype=x.dtype)
+    dWs = tuple(np.empty(W.shape, W.dtype) for W in Ws)
+    dbs = tuple(np.empty(W.shape[0], W.dtype) for W in Ws)
+    dx = np.empty(x.shape, x.dtype) if need_input else x
+    _numba.kernels().linear_chain_small_grad(x, Ws, saved.ys, g, saved.acts, saved.alphas, bottom, need_input,
+                                             dWs, dbs, dx)
+    grads = [dx if need_input else None]
+    for i in range(len(Ws)):
+        grads += (dWs[i] if needs[2 * i + 1] else None, dbs[i] if needs[2 * i + 2] else None)
+    return grads
+
+
 class BNSaved:
     """What the CPU batch norm keeps for backward: the input itself (alive anyway as the previous layer's
     output, so no new memory), the shift, and the float64 offset of the mean from it and 1/std; x̂ is never

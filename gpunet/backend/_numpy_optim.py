@@ -22,7 +22,11 @@ def _over(kernel, param, arrays, hp) -> None:
     flat = [a if a.ndim == 1 else a.reshape(-1) for a in arrays]
     h = np.array(hp, dtype=param.dtype)
     n = param.size
-    _parallel.run(lambda k, i0, i1: kernel(*flat, h, i0, i1), n, _parallel.parts(n))
+    nparts = _parallel.parts(n)
+    if nparts == 1:  # a small model's whole update: no closure, no span bookkeeping (µs of a tiny step)
+        kernel(*flat, h, 0, n)
+    else:
+        _parallel.run(lambda k, i0, i1: kernel(*flat, h, i0, i1), n, nparts)
 
 
 def _lerp_weights(w: float):

@@ -91,6 +91,39 @@ class Backend:
         db = dz.sum(axis=0) if need_b else None
         return dx, dW, db
 
+    def linear_chain_forward(self, x, params, acts, alphas, keep: bool = True):
+        """Consecutive :meth:`linear_act_forward` layers: ``params`` is ``(W_1, b_1, …, W_k, b_k)`` (a bias may be
+        None), ``acts``/``alphas`` each layer's activation and slope; shapes already checked. Returns
+        ``(y, saved)``, ``saved`` being what :meth:`linear_chain_backward` needs (None unless ``keep``)."""
+        saved = [] if keep else None
+        h = x
+        for i, act in enumerate(acts):
+            W = params[2 * i]
+            y, s = self.linear_act_forward(h, W, params[2 * i + 1], act, alphas[i])
+            if keep:
+                saved.append((h, W, s))
+            h = y
+        return h, saved
+
+    def linear_chain_backward(self, saved, grad_y, acts, alphas, needs):
+        """Gradients of :meth:`linear_chain_forward` for ``(x, W_1, b_1, …)``, a list with None where
+        ``needs`` (one flag per input) says no. A layer's input gets a gradient only where something before it
+        needs one, so a frozen bottom runs no backward at all."""
+        grads = [None] * len(needs)
+        g = grad_y
+        top = len(acts) - 1
+        for i in range(top, -1, -1):
+            h, W, s = saved[i]
+            need_x = True in needs[: 2 * i + 1]  # the input or an earlier layer's parameters
+            # below the top layer, g is the dx the layer above just made: this op's own scratch
+            g, grads[2 * i + 1], grads[2 * i + 2] = self.linear_act_backward(
+                h, W, s, g, acts[i], alphas[i], need_x=need_x, need_W=needs[2 * i + 1], need_b=needs[2 * i + 2],
+                overwrite_grad=i < top)
+            if g is None:
+                break
+        grads[0] = g
+        return grads
+
     def batchnorm_forward(self, x, gamma, beta, running_mean, running_var, training: bool,
                           momentum: float, eps: float):
         """Batch norm over axis 0 of a 2-D ``x`` (N, C). Returns ``(y, saved)``.

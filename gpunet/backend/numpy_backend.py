@@ -56,6 +56,16 @@ class NumpyBackend(Backend):
                                              overwrite_grad)
         return super().linear_act_backward(x, W, saved, grad_y, act, alpha, need_x, need_W, need_b)
 
+    def linear_chain_forward(self, x, params, acts, alphas, keep=True):
+        if fused.small_chain(x, params, acts, alphas):
+            return fused.linear_chain_forward(x, params, acts, alphas)
+        return super().linear_chain_forward(x, params, acts, alphas, keep)
+
+    def linear_chain_backward(self, saved, grad_y, acts, alphas, needs):
+        if type(saved) is fused.ChainSaved:
+            return fused.linear_chain_backward(saved, grad_y, needs)
+        return super().linear_chain_backward(saved, grad_y, acts, alphas, needs)
+
     def batchnorm_forward(self, x, gamma, beta, running_mean, running_var, training, momentum, eps):
         if training and x.ndim == 2 and x.shape[0] > 0 and fused.usable(x, gamma, beta):
             return fused.batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum, eps)

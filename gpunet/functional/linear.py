@@ -32,7 +32,7 @@ class LinearAct(Function):
     arg_names = ("input", "weight", "bias")
 
     def forward(self, xp, x, W, b, act="identity", alpha=0.01):
-        _check_shapes(x, W, b)
+        _check_shapes(x.shape, W, b)
         self.shape = x.shape
         x2 = x.reshape(1, -1) if x.ndim == 1 else x.reshape(-1, x.shape[-1]) if x.ndim > 2 else x
         y, saved = self.backend.linear_act_forward(x2, W, b, act, alpha)
@@ -65,45 +65,31 @@ class LinearChain(Function):
     def forward(self, xp, x, *params, acts, alphas):
         self.shape = x.shape
         h = x.reshape(1, -1) if x.ndim == 1 else x.reshape(-1, x.shape[-1]) if x.ndim > 2 else x
-        be = self.backend
-        keep = any(self.needs_input_grad)
-        saved = []
-        for i, act in enumerate(acts):
-            W, b = params[2 * i], params[2 * i + 1]
-            _check_shapes(h, W, b)
-            y, s = be.linear_act_forward(h, W, b, act, alphas[i])
-            if keep:
-                saved.append((h, W, s))
-            h = y
+        shape = x.shape
+        for i in range(len(acts)):
+            W = params[2 * i]
+            _check_shapes(shape, W, params[2 * i + 1])
+            shape = x.shape[:-1] + (W.shape[0],)  # what the next layer receives
+        keep = True in self.needs_input_grad
+        y, saved = self.backend.linear_chain_forward(h, params, acts, alphas, keep)
         if keep:
             self.saved, self.acts, self.alphas = saved, acts, alphas
-        return h.reshape(self.shape[:-1] + (h.shape[1],))
+        return y.reshape(self.shape[:-1] + (y.shape[1],))
 
     def backward(self, xp, g):
-        needs = self.needs_input_grad
-        be, acts, alphas, saved = self.backend, self.acts, self.alphas, self.saved
-        grads = [None] * len(needs)
         g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
-        top = len(acts) - 1
-        for i in range(top, -1, -1):
-            h, W, s = saved[i]
-            need_x = True in needs[: 2 * i + 1]  # the input or an earlier layer's parameters
-            # below the top layer, g2 is the dx the layer above just made: this op's own scratch
-            g2, grads[2 * i + 1], grads[2 * i + 2] = be.linear_act_backward(
-                h, W, s, g2, acts[i], alphas[i], need_x=need_x, need_W=needs[2 * i + 1], need_b=needs[2 * i + 2],
-                overwrite_grad=i < top)
-            if g2 is None:
-                break
-        if g2 is not None:
-            grads[0] = g2.reshape(self.shape)
+        grads = self.backend.linear_chain_backward(self.saved, g2, self.acts, self.alphas, self.needs_input_grad)
+        if grads[0] is not None:
+            grads[0] = grads[0].reshape(self.shape)
         return tuple(grads)
 
 
-def _check_shapes(x, W, b) -> None:
+def _check_shapes(x_shape, W, b) -> None:
+    """The input's shape (``x_shape``), the weight and the bias fit one linear layer; ValueError otherwise."""
     if W.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {tuple(W.shape)}")
-    if x.ndim == 0 or x.shape[-1] != W.shape[1]:
-        got = tuple(x.shape)
+    if not x_shape or x_shape[-1] != W.shape[1]:
+        got = tuple(x_shape)
         raise ValueError(f"linear: input's last dimension must equal in_features={W.shape[1]} "
                          f"(weight shape {tuple(W.shape)}), got input of shape {got}; reshape the input to "
                          f"(..., {W.shape[1]}) or build the layer with in_features={got[-1] if got else '?'}")

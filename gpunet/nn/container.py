@@ -7,7 +7,7 @@ from typing import Iterable, Iterator
 from ..functional.linear import LinearAct, LinearChain
 from .activation import GELU, LeakyReLU, ReLU, Sigmoid, SiLU, Tanh
 from .linear import Linear
-from .module import Module
+from .module import Module, structure_changed, structure_version
 
 __all__ = ["Sequential", "ModuleList"]
 
@@ -45,6 +45,31 @@ def _linear_layer(mods, i: int):
     return W, b, m.activation or "identity", 0.01, i + 1
 
 
+def _plan(mods) -> list:
+    """What ``Sequential.forward`` runs, in order: a module to call, or ``(Function, parameters, options)`` for
+    a run of linear layers (one :class:`LinearAct`, or one :class:`LinearChain` for several)."""
+    steps = []
+    i, n = 0, len(mods)
+    while i < n:
+        layer = _linear_layer(mods, i)
+        if layer is None:
+            steps.append(mods[i])
+            i += 1
+            continue
+        params, acts, alphas = [], [], []
+        while layer is not None:  # the run of linear layers from i on runs as one op
+            W, b, act, alpha, i = layer
+            params += (W, b)
+            acts.append(act)
+            alphas.append(alpha)
+            layer = _linear_layer(mods, i) if i < n else None
+        if len(acts) == 1:
+            steps.append((LinearAct, tuple(params), {"act": acts[0], "alpha": alphas[0]}))
+        else:
+            steps.append((LinearChain, tuple(params), {"acts": tuple(acts), "alphas": tuple(alphas)}))
+    return steps
+
+
 class _Indexed(Module):
     """Shared integer/slice indexing over the registered submodules."""
 
@@ -58,6 +83,7 @@ class _Indexed(Module):
         """Put ``module`` at ``key`` keeping its position."""
         if not isinstance(module, Module):
             raise TypeError(f"{type(self).__name__}[{key}] = ...: expected a Module, got {type(module).__name__}")
+        structure_changed()
         self._modules[key] = module
 
     def __len__(self) -> int:
@@ -101,6 +127,7 @@ class Sequential(_Indexed):
         for key in (keys[idx] if isinstance(idx, slice) else [keys[self._index(idx)]]):
             del self._modules[key]
         # renumber so indices stay 0..n-1 (as torch)
+        structure_changed()
         items = list(self._modules.items())
         self._modules.clear()
         for i, (_, m) in enumerate(items):
@@ -128,24 +155,16 @@ class Sequential(_Indexed):
 
     def forward(self, x):
         mods = tuple(self._modules.values())
-        i, n = 0, len(mods)
-        while i < n:
-            layer = _linear_layer(mods, i)
-            if layer is None:
-                x = mods[i](x)
-                i += 1
-                continue
-            params, acts, alphas = [], [], []
-            while layer is not None:  # the run of linear layers from i on runs as one op
-                W, b, act, alpha, i = layer
-                params += (W, b)
-                acts.append(act)
-                alphas.append(alpha)
-                layer = _linear_layer(mods, i) if i < n else None
-            if len(acts) == 1:
-                x = LinearAct.apply(x, *params, act=acts[0], alpha=alphas[0])
+        plan = self.__dict__.get("_fusion_plan")
+        if plan is None or plan[0] != structure_version() or plan[1] != mods:
+            # (re)planned after any change to any module: assignment, registration, deletion
+            plan = self.__dict__["_fusion_plan"] = (structure_version(), mods, _plan(mods))
+        for step in plan[2]:
+            if type(step) is tuple:
+                fn, params, kwargs = step
+                x = fn.apply(x, *params, **kwargs)
             else:
-                x = LinearChain.apply(x, *params, acts=tuple(acts), alphas=tuple(alphas))
+                x = step(x)
         return x
 
 

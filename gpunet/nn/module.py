@@ -19,6 +19,20 @@ __all__ = ["Module"]
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
+# Bumped by every change to any module's attributes, parameters, buffers or submodules. What is derived from a
+# module tree and cached (Sequential's plan of fused layers) stays valid while this number is unchanged.
+_structure_version = 0
+
+
+def structure_version() -> int:
+    return _structure_version
+
+
+def structure_changed() -> None:
+    global _structure_version
+    _structure_version += 1
+
+
 def _is_array(x) -> bool:
     return isinstance(x, np.ndarray) or hasattr(x, "__cuda_array_interface__")
 
@@ -45,8 +59,10 @@ class Module:
                                   f"subclass")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if any(_is_array(a) for a in args) or any(_is_array(v) for v in kwargs.values()):
-            args, kwargs = self._prepare_inputs(args, kwargs)
+        for a in (args if not kwargs else (*args, *kwargs.values())):  # a loop: cheaper than any() on a genexpr
+            if type(a) is not Tensor and _is_array(a):
+                args, kwargs = self._prepare_inputs(args, kwargs)
+                break
         return self.forward(*args, **kwargs)
 
     # ----------------------------------------------------------------- input placement (the one helper)
@@ -79,6 +95,7 @@ class Module:
 
     # ----------------------------------------------------------------- registration
     def __setattr__(self, name: str, value: Any) -> None:
+        structure_changed()
         d = self.__dict__
         if "_parameters" not in d:
             raise AttributeError(f"cannot assign {name!r} before Module.__init__() was called; call "
@@ -106,6 +123,7 @@ class Module:
             object.__setattr__(self, name, value)
 
     def _forget(self, name: str) -> None:
+        structure_changed()
         d = self.__dict__
         d.pop(name, None)
         for key in ("_parameters", "_modules", "_buffers"):
@@ -121,6 +139,7 @@ class Module:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __delattr__(self, name: str) -> None:
+        structure_changed()
         d = self.__dict__
         for key in ("_parameters", "_buffers", "_modules"):
             if name in d[key]:
