@@ -88,7 +88,6 @@ def test_small_chain_matches_reference(needs, n, dt, rng):
             params += [rng.standard_normal((b, a)).astype(dt), None if i == 1 else rng.standard_normal(b).astype(dt)]
         x, g = rng.standard_normal((n, 3)).astype(dt), rng.standard_normal((n, 2)).astype(dt)
         alphas = (0.01, 0.2, 0.01)
-        assert fused.small_chain(x, params, acts, alphas)
         y1, s1 = REF.linear_chain_forward(x, params, acts, alphas)
         y2, s2 = FAST.linear_chain_forward(x, params, acts, alphas)
         assert type(s2) is fused.ChainSaved and y2.dtype == dt
@@ -120,19 +119,22 @@ def test_small_chain_is_the_single_layer_kernels_bitwise(rng):
 
 
 def test_small_chain_declines_what_its_kernel_does_not_do(rng):
+    """None (and nothing computed) unless every layer is for the small kernels; the backend then loops over
+    its single-layer ops."""
     x = rng.standard_normal((4, 3))
     W1, W2 = rng.standard_normal((5, 3)), rng.standard_normal((2, 5))
-    ok = (x, (W1, None, W2, None), ("relu", "identity"), (0.01, 0.01))
-    assert fused.small_chain(*ok)
-    assert not fused.small_chain(x, (W1, None, W2, None), ("gelu", "identity"), (0.01, 0.01))  # no kernel for it
-    assert not fused.small_chain(x, (W1, None, W2, None), ("leaky_relu", "identity"), (1.5, 0.01))
-    assert not fused.small_chain(x, (W1, None, W2.astype(np.float32), None), ("relu", "identity"), (0.01, 0.01))
-    assert not fused.small_chain(x, (np.asfortranarray(W1), None, W2, None), ("relu", "identity"), (0.01, 0.01))
+    relu = ("relu", "identity"), (0.01, 0.01)
+    assert fused.linear_chain_forward(x, (W1, None, W2, None), *relu) is not None
+    assert fused.linear_chain_forward(x, (W1, None, W2, None), ("gelu", "identity"), (0.01, 0.01)) is None
+    assert fused.linear_chain_forward(x, (W1, None, W2, None), ("leaky_relu", "identity"), (1.5, 0.01)) is None
+    assert fused.linear_chain_forward(x, (W1, None, W2.astype(np.float32), None), *relu) is None
+    assert fused.linear_chain_forward(x, (np.asfortranarray(W1), None, W2, None), *relu) is None
     big = rng.standard_normal((200, 3))  # 200 · 3 · 5 multiply-adds is still small, 200 · 5 · 2 too
-    assert fused.small_chain(big, (W1, None, W2, None), ("relu", "identity"), (0.01, 0.01))
-    wide = rng.standard_normal((64, 3)), rng.standard_normal((100, 3))
-    assert not fused.small_chain(wide[0], (wide[1], None, rng.standard_normal((2, 100)), None),
-                                 ("relu", "identity"), (0.01, 0.01))  # 64 · 3 · 100 > SMALL_LINEAR_MAX
+    assert fused.linear_chain_forward(big, (W1, None, W2, None), *relu) is not None
+    x64, W = rng.standard_normal((64, 3)), rng.standard_normal((100, 3))  # 64 · 3 · 100 > SMALL_LINEAR_MAX
+    assert fused.linear_chain_forward(x64, (W, None, rng.standard_normal((2, 100)), None), *relu) is None
+    y, saved = FAST.linear_chain_forward(x64, (W, None, rng.standard_normal((2, 100)), None), *relu)
+    assert type(saved) is list  # the base class's loop over linear_act_forward
 
 
 @pytest.mark.parametrize("dt", [np.float32, np.float64])

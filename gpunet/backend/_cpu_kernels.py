@@ -140,12 +140,14 @@ def linear_small_grad(x, W, y, g, act, alpha, dz, dx, dW, db, need_x):
 # A run of small layers in ONE call each way (nn.Sequential's LinearChain): ``Ws``, ``bs``, ``ys`` are tuples
 # with one array per layer, ``acts``/``alphas`` tuples of codes and slopes; each layer runs exactly as the
 # single-layer kernels above, so the numbers are theirs.
+# The slopes arrive as Python floats and are cast to the arrays' dtype here, as the callers of the single-layer
+# kernels cast them.
 @_jit
 def linear_chain_small(x, Ws, bs, acts, alphas, ys):
     """ys[l] = act_l(h_l @ W_lᵀ + b_l) with h_0 = x and h_l = ys[l − 1]."""
-    linear_small(x, Ws[0], bs[0], acts[0], alphas[0], ys[0])
+    linear_small(x, Ws[0], bs[0], acts[0], x.dtype.type(alphas[0]), ys[0])
     for l in range(1, len(Ws)):
-        linear_small(ys[l - 1], Ws[l], bs[l], acts[l], alphas[l], ys[l])
+        linear_small(ys[l - 1], Ws[l], bs[l], acts[l], x.dtype.type(alphas[l]), ys[l])
 
 
 @_jit
@@ -159,7 +161,8 @@ def linear_chain_small_grad(x, Ws, ys, g, acts, alphas, bottom, need_input, dWs,
         db[:] = 0
         need = l > bottom or need_input
         d = dx if l == 0 else (np.empty_like(h) if need else h)
-        linear_small_grad(h, Ws[l], ys[l], g, acts[l], alphas[l], np.empty_like(g), d, dWs[l], db, need)
+        linear_small_grad(h, Ws[l], ys[l], g, acts[l], x.dtype.type(alphas[l]), np.empty_like(g), d, dWs[l], db,
+                          need)
         g = d
 
 

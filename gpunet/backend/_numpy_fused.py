@@ -116,35 +116,29 @@ class ChainSaved:
         self.x, self.Ws, self.ys, self.acts, self.alphas = x, Ws, ys, acts, alphas
 
 
-def small_chain(x, params, acts, alphas) -> bool:
-    """Every layer of the chain fits the small-layer kernels (activation done here, at most
-    ``SMALL_LINEAR_MAX`` multiply-adds each) and every array is usable by them. Shapes are already checked."""
-    if x.ndim != 2 or not usable(x, *params):
-        return False
-    n, d = x.shape
-    for i, act in enumerate(acts):
-        c = params[2 * i].shape[0]
-        if act not in FAST_ACTS or n * d * c > SMALL_LINEAR_MAX or (act == "leaky_relu" and not 0 < alphas[i] <= 1):
-            return False
-        d = c
-    return True
-
-
 def linear_chain_forward(x, params, acts, alphas):
-    """A chain that :func:`small_chain` accepts, in one compiled call."""
-    n, dt = x.shape[0], x.dtype
-    Ws, bs, ys, codes, slopes = [], [], [], [], []
+    """The layers of a chain in ONE compiled call, or None (nothing done) unless every layer fits the
+    small-layer kernels: activation done here, at most ``SMALL_LINEAR_MAX`` multiply-adds, every array usable
+    by them. Shapes are already checked."""
+    if x.ndim != 2 or not usable(x, *params):
+        return None
+    n, d = x.shape
+    dt = x.dtype
+    Ws, bs, ys, codes = [], [], [], []
     for i, act in enumerate(acts):
         W, b = params[2 * i], params[2 * i + 1]
         c = W.shape[0]
+        code = FAST_ACTS.get(act)
+        if code is None or n * d * c > SMALL_LINEAR_MAX or (code == 2 and not 0 < alphas[i] <= 1):
+            return None
         Ws.append(W)
         bs.append(b if b is not None else np.zeros(c, dt))
         ys.append(np.empty((n, c), dt))
-        codes.append(FAST_ACTS[act])
-        slopes.append(dt.type(alphas[i]))
-    Ws, ys, codes, slopes = tuple(Ws), tuple(ys), tuple(codes), tuple(slopes)
-    _numba.kernels().linear_chain_small(x, Ws, tuple(bs), codes, slopes, ys)
-    return ys[-1], ChainSaved(x, Ws, ys, codes, slopes)
+        codes.append(code)
+        d = c
+    Ws, ys, codes = tuple(Ws), tuple(ys), tuple(codes)
+    _numba.kernels().linear_chain_small(x, Ws, tuple(bs), codes, alphas, ys)
+    return ys[-1], ChainSaved(x, Ws, ys, codes, alphas)
 
 
 def linear_chain_backward(saved, grad_y, needs):
@@ -156,12 +150,15 @@ def linear_chain_backward(saved, grad_y, needs):
     while bottom < top and True not in needs[: 2 * bottom + 3]:  # nothing at or below layer `bottom` needs one
         bottom += 1
     need_input = bool(needs[0])
-    g = np.ascontiguousarray(grad_y, dtype=x.dtype)
-    dWs = tuple(np.empty(W.shape, W.dtype) for W in Ws)
-    dbs = tuple(np.empty(W.shape[0], W.dtype) for W in Ws)
-    dx = np.empty(x.shape, x.dtype) if need_input else x
+    dt = x.dtype
+    g = np.ascontiguousarray(grad_y, dtype=dt)
+    dWs, dbs = [], []
+    for W in Ws:
+        dWs.append(np.empty(W.shape, dt))
+        dbs.append(np.empty(W.shape[0], dt))
+    dx = np.empty(x.shape, dt) if need_input else x
     _numba.kernels().linear_chain_small_grad(x, Ws, saved.ys, g, saved.acts, saved.alphas, bottom, need_input,
-                                             dWs, dbs, dx)
+                                             tuple(dWs), tuple(dbs), dx)
     grads = [dx if need_input else None]
     for i in range(len(Ws)):
         grads += (dWs[i] if needs[2 * i + 1] else None, dbs[i] if needs[2 * i + 2] else None)

@@ -19,14 +19,14 @@ def _over(kernel, param, arrays, hp) -> None:
     """``kernel(*flat arrays, hp array, i0, i1)`` over the elements of ``param``, one span per core when
     large. ``hp``: the hyper-parameters, packed in one array of the parameter's dtype (rounded once each, as
     NumPy rounds a Python scalar against a float32 array)."""
-    flat = [a if a.ndim == 1 else a.reshape(-1) for a in arrays]
     h = np.array(hp, dtype=param.dtype)
     n = param.size
     nparts = _parallel.parts(n)
-    if nparts == 1:  # a small model's whole update: no closure, no span bookkeeping (µs of a tiny step)
-        kernel(*flat, h, 0, n)
-    else:
-        _parallel.run(lambda k, i0, i1: kernel(*flat, h, i0, i1), n, nparts)
+    if nparts == 1 and param.ndim == 1:  # e.g. a small model's flat group: one call, nothing else (µs a step)
+        kernel(*arrays, h, 0, n)
+        return
+    flat = [a if a.ndim == 1 else a.reshape(-1) for a in arrays]  # every array is shaped like param
+    _parallel.run(lambda k, i0, i1: kernel(*flat, h, i0, i1), n, nparts)
 
 
 def _lerp_weights(w: float):

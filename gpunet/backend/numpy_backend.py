@@ -57,9 +57,8 @@ class NumpyBackend(Backend):
         return super().linear_act_backward(x, W, saved, grad_y, act, alpha, need_x, need_W, need_b)
 
     def linear_chain_forward(self, x, params, acts, alphas, keep=True):
-        if fused.small_chain(x, params, acts, alphas):
-            return fused.linear_chain_forward(x, params, acts, alphas)
-        return super().linear_chain_forward(x, params, acts, alphas, keep)
+        done = fused.linear_chain_forward(x, params, acts, alphas)
+        return done if done is not None else super().linear_chain_forward(x, params, acts, alphas, keep)
 
     def linear_chain_backward(self, saved, grad_y, acts, alphas, needs):
         if type(saved) is fused.ChainSaved:

@@ -65,11 +65,13 @@ class LinearChain(Function):
     def forward(self, xp, x, *params, acts, alphas):
         self.shape = x.shape
         h = x.reshape(1, -1) if x.ndim == 1 else x.reshape(-1, x.shape[-1]) if x.ndim > 2 else x
-        shape = x.shape
+        d = x.shape[-1] if x.ndim else None
         for i in range(len(acts)):
-            W = params[2 * i]
-            _check_shapes(shape, W, params[2 * i + 1])
-            shape = x.shape[:-1] + (W.shape[0],)  # what the next layer receives
+            W, b = params[2 * i], params[2 * i + 1]
+            ws = W.shape
+            if len(ws) != 2 or ws[1] != d or (b is not None and b.shape != ws[:1]):
+                _check_shapes(x.shape[:-1] + (d,) if i else x.shape, W, b)  # raises, naming what is wrong
+            d = ws[0]  # what the next layer receives
         keep = True in self.needs_input_grad
         y, saved = self.backend.linear_chain_forward(h, params, acts, alphas, keep)
         if keep:
