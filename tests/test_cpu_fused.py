@@ -135,6 +135,26 @@ def test_small_chain_declines_what_its_kernel_does_not_do(rng):
     assert fused.linear_chain_forward(x64, (W, None, rng.standard_normal((2, 100)), None), *relu) is None
     y, saved = FAST.linear_chain_forward(x64, (W, None, rng.standard_normal((2, 100)), None), *relu)
     assert type(saved) is list  # the base class's loop over linear_act_forward
+    frozen = W1.copy()
+    frozen.flags.writeable = False  # Numba types it apart from the other weights
+    assert fused.linear_chain_forward(x, (frozen, None, W2, None), *relu) is None
+
+
+def test_small_chain_takes_a_read_only_input_and_integer_slopes(rng):
+    x = rng.standard_normal((4, 3))
+    x.flags.writeable = False
+    params = (rng.standard_normal((5, 3)), rng.standard_normal(5), rng.standard_normal((2, 5)), None)
+    acts, alphas = ("leaky_relu", "leaky_relu"), (1, 0.5)
+    y1, s1 = REF.linear_chain_forward(x, params, acts, alphas)
+    y2, s2 = FAST.linear_chain_forward(x, params, acts, alphas)
+    assert type(s2) is fused.ChainSaved
+    np.testing.assert_allclose(y2, y1, rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal((4, 2))
+    for a, b in zip(REF.linear_chain_backward(s1, g, acts, alphas, (True,) * 4 + (False,)),
+                    FAST.linear_chain_backward(s2, g, acts, alphas, (True,) * 4 + (False,))):
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("dt", [np.float32, np.float64])

@@ -138,10 +138,10 @@ def linear_small_grad(x, W, y, g, act, alpha, dz, dx, dW, db, need_x):
 
 
 # A run of small layers in ONE call each way (nn.Sequential's LinearChain): ``Ws``, ``bs``, ``ys`` are tuples
-# with one array per layer, ``acts``/``alphas`` tuples of codes and slopes; each layer runs exactly as the
-# single-layer kernels above, so the numbers are theirs.
-# The slopes arrive as Python floats and are cast to the arrays' dtype here, as the callers of the single-layer
-# kernels cast them.
+# with one array per layer (each tuple of one array type: the caller declines read-only weights), ``acts`` and
+# ``alphas`` tuples of codes and Python-float slopes, cast to the arrays' dtype here as the callers of the
+# single-layer kernels cast them. Each layer runs exactly as those kernels, so the numbers are theirs. ``x`` is
+# only ever passed on, never put in a variable with the layer outputs: it may be a read-only array.
 @_jit
 def linear_chain_small(x, Ws, bs, acts, alphas, ys):
     """ys[l] = act_l(h_l @ W_lᵀ + b_l) with h_0 = x and h_l = ys[l − 1]."""
@@ -155,15 +155,18 @@ def linear_chain_small_grad(x, Ws, ys, g, acts, alphas, bottom, need_input, dWs,
     """Backward of :func:`linear_chain_small` from the top layer down to layer ``bottom``: dWs[l] and dbs[l] for
     those layers, each as :func:`linear_small_grad`; the input's gradient into ``dx`` when ``need_input`` (then
     ``bottom`` is 0; otherwise ``dx`` is any array of x's shape and is not written)."""
-    for l in range(len(Ws) - 1, bottom - 1, -1):
-        h = x if l == 0 else ys[l - 1]
+    for l in range(len(Ws) - 1, max(bottom, 1) - 1, -1):
         db = dbs[l]
         db[:] = 0
-        need = l > bottom or need_input
-        d = dx if l == 0 else (np.empty_like(h) if need else h)
-        linear_small_grad(h, Ws[l], ys[l], g, acts[l], x.dtype.type(alphas[l]), np.empty_like(g), d, dWs[l], db,
-                          need)
+        d = np.empty_like(ys[l - 1])  # every layer above ``bottom`` passes a gradient down
+        linear_small_grad(ys[l - 1], Ws[l], ys[l], g, acts[l], x.dtype.type(alphas[l]), np.empty_like(g), d, dWs[l],
+                          db, True)
         g = d
+    if bottom == 0:
+        db = dbs[0]
+        db[:] = 0
+        linear_small_grad(x, Ws[0], ys[0], g, acts[0], x.dtype.type(alphas[0]), np.empty_like(g), dx, dWs[0], db,
+                          need_input)
 
 
 # ---------------------------------------------------------------------------------------------- batch norm

@@ -119,26 +119,30 @@ class ChainSaved:
 def linear_chain_forward(x, params, acts, alphas):
     """The layers of a chain in ONE compiled call, or None (nothing done) unless every layer fits the
     small-layer kernels: activation done here, at most ``SMALL_LINEAR_MAX`` multiply-adds, every array usable
-    by them. Shapes are already checked."""
+    by them and the weights and biases writeable (Numba types a read-only array apart, and a tuple of mixed
+    types cannot be indexed in a loop). Shapes are already checked."""
     if x.ndim != 2 or not usable(x, *params):
         return None
     n, d = x.shape
     dt = x.dtype
-    Ws, bs, ys, codes = [], [], [], []
+    Ws, bs, ys, codes, slopes = [], [], [], [], []
     for i, act in enumerate(acts):
         W, b = params[2 * i], params[2 * i + 1]
         c = W.shape[0]
         code = FAST_ACTS.get(act)
-        if code is None or n * d * c > SMALL_LINEAR_MAX or (code == 2 and not 0 < alphas[i] <= 1):
+        slope = float(alphas[i])
+        if code is None or n * d * c > SMALL_LINEAR_MAX or (act == "leaky_relu" and not 0 < slope <= 1) \
+                or not W.flags.writeable or (b is not None and not b.flags.writeable):
             return None
         Ws.append(W)
         bs.append(b if b is not None else np.zeros(c, dt))
         ys.append(np.empty((n, c), dt))
         codes.append(code)
+        slopes.append(slope)
         d = c
-    Ws, ys, codes = tuple(Ws), tuple(ys), tuple(codes)
-    _numba.kernels().linear_chain_small(x, Ws, tuple(bs), codes, alphas, ys)
-    return ys[-1], ChainSaved(x, Ws, ys, codes, alphas)
+    Ws, ys, codes, slopes = tuple(Ws), tuple(ys), tuple(codes), tuple(slopes)
+    _numba.kernels().linear_chain_small(x, Ws, tuple(bs), codes, slopes, ys)
+    return ys[-1], ChainSaved(x, Ws, ys, codes, slopes)
 
 
 def linear_chain_backward(saved, grad_y, needs):
