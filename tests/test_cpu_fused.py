@@ -64,6 +64,28 @@ def test_linear_backward_leaves_a_viewed_gradient_alone(rng):
     np.testing.assert_array_equal(wide, before[1])
 
 
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("code", [0, 1, 2, 3, 4])
+def test_activation_gradient_in_place_is_the_same_pass_bitwise(code, dt, rng):
+    """The pass that writes dz over the gradient (its own kernel, so it still vectorises) gives the very numbers
+    of the pass into a fresh array."""
+    from gpunet.backend import _numba
+
+    K = _numba.kernels()
+    if K is None:
+        pytest.skip("Numba kernels unavailable")
+    y = np.maximum(rng.standard_normal((37, 300)), 0).astype(dt) if code in (1, 2) else \
+        rng.uniform(0.01, 0.99, (37, 300)).astype(dt)
+    g = rng.standard_normal((37, 300)).astype(dt)
+    dz, db1, db2 = np.empty_like(g), np.zeros(300, dt), np.zeros(300, dt)
+    K.act_grad_bias(g, y, dz, db1, code, dt(0.2), 3, 30)
+    g2 = g.copy()
+    K.act_grad_bias_inplace(g2, y, db2, code, dt(0.2), 3, 30)
+    np.testing.assert_array_equal(g2[3:30], dz[3:30])
+    np.testing.assert_array_equal(g2[:3], g[:3])  # rows outside the span are left alone
+    np.testing.assert_array_equal(db2, db1)
+
+
 CHAIN_ACTS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh"]  # the ones the small-chain kernel does
 CHAIN_NEEDS = {  # one flag per input (x, W1, b1, W2, b2, W3, b3)
     "all": (True,) * 7,

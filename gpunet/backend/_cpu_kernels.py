@@ -95,6 +95,21 @@ def act_grad_bias(g, y, dz, db, act, alpha, r0, r1):
             db[j] += dr[j]
 
 
+@_jit
+def act_grad_bias_inplace(g, y, db, act, alpha, r0, r1):
+    """:func:`act_grad_bias` with dz written over g. One array read and written at the same index keeps the
+    loop vectorised; the same array passed as both ``g`` and ``dz`` above would not (Numba's alias check sends
+    it to the scalar loop: 15.2 ms against 1.2 ms for a (1024, 2048) ReLU gradient)."""
+    c = g.shape[1]
+    one = g.dtype.type(1)
+    for i in range(r0, r1):
+        gr, yr = g[i], y[i]
+        for j in range(c):
+            gr[j] = _dact1(yr[j], gr[j], act, alpha, one)
+        for j in range(c):
+            db[j] += gr[j]
+
+
 # Small layers (a few thousand multiply-adds) in ONE call each way: below that, two BLAS calls plus the separate
 # bias/activation pass cost more in call overhead than the arithmetic itself.
 @_jit

@@ -99,7 +99,10 @@ def linear_act_backward(x, W, saved, grad_y, act, alpha, need_x, need_W, need_b,
         t = _parallel.parts(n, c)
         parts = _partials(t, c, g.dtype)
         a = g.dtype.type(alpha)
-        _parallel.run(lambda k, r0, r1: K.act_grad_bias(g, y, dz, parts[k], code, a, r0, r1), n, t)
+        if dz is g:
+            _parallel.run(lambda k, r0, r1: K.act_grad_bias_inplace(g, y, parts[k], code, a, r0, r1), n, t)
+        else:
+            _parallel.run(lambda k, r0, r1: K.act_grad_bias(g, y, dz, parts[k], code, a, r0, r1), n, t)
         if need_b:
             db = _total(parts)
     dx = np.matmul(dz, W) if need_x else None
