@@ -30,6 +30,23 @@ def test_linear_relu_gpunet(benchmark, device):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+def test_linear_relu_in_place_grad_gpunet(benchmark, device):
+    """As above, with the gradient given away (``overwrite_grad``), as every hidden layer of a chain gives it:
+    the activation gradient is written over it (the copy into the scratch array is timed too)."""
+    benchmark.group = f"linear_relu-{device}"
+    be = gn.use(backend_name(device))
+    x, W, b, g = [be.asarray(a) for a in _arrays((N, D), (D, D), (D,), (N, D))]
+    scratch = be.xp.empty_like(g)
+
+    def f():
+        y, saved = be.linear_act_forward(x, W, b, "relu")
+        scratch[...] = g
+        be.linear_act_backward(x, W, saved, scratch, "relu", overwrite_grad=True)
+
+    run(benchmark, f, be.synchronize)
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_linear_relu_torch(benchmark, device):
     benchmark.group = f"linear_relu-{device}"
     torch, dev = torch_device(device)
