@@ -127,11 +127,14 @@ def linear_small(x, W, b, act, alpha, y):
 
 
 @_jit
-def linear_small_grad(x, W, y, g, act, alpha, dz, dx, dW, db, need_x):
-    """dz = g · act'(y); db = Σ_rows dz (``db`` zeroed by the caller); dW = dzᵀ x; dx = dz W if ``need_x``."""
+def linear_small_grad(x, W, y, g, act, alpha, dx, dW, db, need_x):
+    """dz = g · act'(y) (scratch); db = Σ_rows dz; dW = dzᵀ x; dx = dz W if ``need_x`` (``dx`` otherwise any
+    array, not written)."""
     n, k = x.shape
     c = W.shape[0]
     one, zero = x.dtype.type(1), x.dtype.type(0)
+    dz = np.empty_like(g)
+    db[:] = 0
     for i in range(n):
         for j in range(c):
             d = _dact1(y[i, j], g[i, j], act, alpha, one)
@@ -171,17 +174,11 @@ def linear_chain_small_grad(x, Ws, ys, g, acts, alphas, bottom, need_input, dWs,
     those layers, each as :func:`linear_small_grad`; the input's gradient into ``dx`` when ``need_input`` (then
     ``bottom`` is 0; otherwise ``dx`` is any array of x's shape and is not written)."""
     for l in range(len(Ws) - 1, max(bottom, 1) - 1, -1):
-        db = dbs[l]
-        db[:] = 0
         d = np.empty_like(ys[l - 1])  # every layer above ``bottom`` passes a gradient down
-        linear_small_grad(ys[l - 1], Ws[l], ys[l], g, acts[l], x.dtype.type(alphas[l]), np.empty_like(g), d, dWs[l],
-                          db, True)
+        linear_small_grad(ys[l - 1], Ws[l], ys[l], g, acts[l], x.dtype.type(alphas[l]), d, dWs[l], dbs[l], True)
         g = d
     if bottom == 0:
-        db = dbs[0]
-        db[:] = 0
-        linear_small_grad(x, Ws[0], ys[0], g, acts[0], x.dtype.type(alphas[0]), np.empty_like(g), dx, dWs[0], db,
-                          need_input)
+        linear_small_grad(x, Ws[0], ys[0], g, acts[0], x.dtype.type(alphas[0]), dx, dWs[0], dbs[0], need_input)
 
 
 # ---------------------------------------------------------------------------------------------- batch norm

@@ -84,9 +84,9 @@ def linear_act_backward(x, W, saved, grad_y, act, alpha, need_x, need_W, need_b,
     n, c = g.shape
     code = FAST_ACTS[act]
     if n * x.shape[1] * c <= SMALL_LINEAR_MAX:
-        dz, dW, db = np.empty_like(g), np.empty_like(W), np.zeros(c, g.dtype)
+        dW, db = np.empty_like(W), np.empty(c, g.dtype)
         dx = np.empty_like(x) if need_x else x
-        K.linear_small_grad(x, W, y, g, code, g.dtype.type(alpha), dz, dx, dW, db, bool(need_x))
+        K.linear_small_grad(x, W, y, g, code, g.dtype.type(alpha), dx, dW, db, bool(need_x))
         return (dx if need_x else None), (dW if need_W else None), (db if need_b else None)
     db = None
     if code == 0:
@@ -94,14 +94,14 @@ def linear_act_backward(x, W, saved, grad_y, act, alpha, need_x, need_W, need_b,
         if need_b:
             db = g.sum(axis=0)
     else:
-        own = overwrite_grad or (g is not grad_y and g.base is None)  # a copy made just above is ours too
-        dz = g if own else np.empty_like(g)
         t = _parallel.parts(n, c)
         parts = _partials(t, c, g.dtype)
         a = g.dtype.type(alpha)
-        if dz is g:
+        if overwrite_grad or (g is not grad_y and g.base is None):  # a copy made just above is ours too
+            dz = g
             _parallel.run(lambda k, r0, r1: K.act_grad_bias_inplace(g, y, parts[k], code, a, r0, r1), n, t)
         else:
+            dz = np.empty_like(g)
             _parallel.run(lambda k, r0, r1: K.act_grad_bias(g, y, dz, parts[k], code, a, r0, r1), n, t)
         if need_b:
             db = _total(parts)
