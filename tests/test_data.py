@@ -169,7 +169,7 @@ def test_tensor_dataset_checks_first_dims():
                                                       (9, 3, False, [3, 3, 3]), (2, 5, False, [2])])
 def test_loader_batches_without_replacement(n, bs, drop_last, expected):
     X = np.arange(n, dtype=np.float32)[:, None]
-    loader = DataLoader(TensorDataset(X, np.arange(n)), batch_size=bs, drop_last=drop_last, seed=0)
+    loader = DataLoader(TensorDataset(X, np.arange(n)), batch_size=bs, shuffle=True, drop_last=drop_last, seed=0)
     assert len(loader) == len(expected)
     seen = []
     for xb, yb in loader:
@@ -185,8 +185,8 @@ def test_loader_batches_without_replacement(n, bs, drop_last, expected):
 
 def test_loader_new_permutation_each_epoch_and_seeded():
     ds = TensorDataset(np.arange(50))
-    a = DataLoader(ds, batch_size=50, seed=7)
-    b = DataLoader(ds, batch_size=50, seed=7)
+    a = DataLoader(ds, batch_size=50, shuffle=True, seed=7)
+    b = DataLoader(ds, batch_size=50, shuffle=True, seed=7)
     e1 = to_numpy(next(iter(a))[0])
     e2 = to_numpy(next(iter(a))[0])
     assert not np.array_equal(e1, e2)
@@ -196,24 +196,39 @@ def test_loader_new_permutation_each_epoch_and_seeded():
     np.testing.assert_array_equal(to_numpy(next(iter(ordered))[0]), np.arange(50))
 
 
+def test_loader_default_keeps_dataset_order():
+    """As torch.utils.data.DataLoader: shuffle=False by default (a test loader's predictions line up with the
+    dataset, epoch after epoch); shuffle=True still draws a permutation."""
+    ds = TensorDataset(np.arange(40), np.arange(40) * 2)
+    loader = DataLoader(ds, batch_size=12, seed=7)
+    assert loader.shuffle is False
+    for _ in range(2):
+        xs, ys = zip(*[(to_numpy(x), to_numpy(y)) for x, y in loader])
+        np.testing.assert_array_equal(np.concatenate(xs), np.arange(40))
+        np.testing.assert_array_equal(np.concatenate(ys), np.arange(40) * 2)
+    shuffled = np.concatenate([to_numpy(x) for x, _ in DataLoader(ds, batch_size=12, shuffle=True, seed=7)])
+    assert not np.array_equal(shuffled, np.arange(40))
+    assert sorted(shuffled.tolist()) == list(range(40))
+
+
 def test_loader_seed_none_follows_manual_seed():
     ds = TensorDataset(np.arange(30))
     gn.manual_seed(5)
-    a = to_numpy(next(iter(DataLoader(ds, batch_size=30)))[0])
+    a = to_numpy(next(iter(DataLoader(ds, batch_size=30, shuffle=True)))[0])
     gn.manual_seed(5)
-    b = to_numpy(next(iter(DataLoader(ds, batch_size=30)))[0])
+    b = to_numpy(next(iter(DataLoader(ds, batch_size=30, shuffle=True)))[0])
     np.testing.assert_array_equal(a, b)
 
 
 def test_loader_state_dict_resumes_same_batches():
     ds = TensorDataset(np.arange(20))
-    full = DataLoader(ds, batch_size=6, seed=3)
+    full = DataLoader(ds, batch_size=6, shuffle=True, seed=3)
     epochs = [[to_numpy(b[0]) for b in full] for _ in range(4)]
-    first = DataLoader(ds, batch_size=6, seed=3)
+    first = DataLoader(ds, batch_size=6, shuffle=True, seed=3)
     for _ in range(2):
         list(first)
     state = first.state_dict()
-    resumed = DataLoader(ds, batch_size=6, seed=99)
+    resumed = DataLoader(ds, batch_size=6, shuffle=True, seed=99)
     resumed.load_state_dict(state)
     assert resumed.epoch == 2
     for e in (2, 3):
@@ -226,10 +241,10 @@ def test_loader_state_dict_resumes_same_batches():
 
 def test_loader_state_survives_checkpoint(tmp_path):
     ds = TensorDataset(np.arange(20))
-    a = DataLoader(ds, batch_size=20, seed=11)
+    a = DataLoader(ds, batch_size=20, shuffle=True, seed=11)
     list(a)
     gn.save({"loader": a.state_dict()}, tmp_path / "ck.npz")
-    b = DataLoader(ds, batch_size=20, seed=0)
+    b = DataLoader(ds, batch_size=20, shuffle=True, seed=0)
     b.load_state_dict(gn.load(tmp_path / "ck.npz")["loader"])
     np.testing.assert_array_equal(to_numpy(next(iter(a))[0]), to_numpy(next(iter(b))[0]))
 

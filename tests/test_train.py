@@ -26,7 +26,7 @@ def _setup(seed=0, dropout=0.1, lr=1e-2, opt="adam"):
                           nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 3))
     optimizer = optim.Adam(model.parameters(), lr=lr) if opt == "adam" else optim.SGD(model.parameters(), lr=lr)
     X_tr, y_tr, X_te, y_te = _data()
-    train = DataLoader(TensorDataset(X_tr, y_tr), batch_size=16, seed=seed)
+    train = DataLoader(TensorDataset(X_tr, y_tr), batch_size=16, shuffle=True, seed=seed)
     val = DataLoader(TensorDataset(X_te, y_te), batch_size=64, shuffle=False)
     return model, optimizer, train, val
 
@@ -100,7 +100,7 @@ def test_nan_loss_raises_before_the_optimizer_step():
     X, y = train.dataset.arrays
     X = X.copy()
     X[5] = np.nan
-    bad = DataLoader(TensorDataset(X, y), batch_size=len(X), seed=0)
+    bad = DataLoader(TensorDataset(X, y), batch_size=len(X), shuffle=True, seed=0)
     fit(model, nn.CrossEntropyLoss(), optimizer, train, 1, progress=False)  # some state in Adam
     before, opt_before = _weights(model), optimizer.state_dict()
     with pytest.raises(TrainingError, match=r"epoch 1, batch 0.*not finite.*No optimizer step"):
@@ -143,7 +143,7 @@ def test_exception_in_forward_is_reported_with_the_batch_and_model_is_untouched(
 
 def test_bad_batch_shape_message():
     model, optimizer, _, _ = _setup()
-    loader = DataLoader(TensorDataset(np.zeros((4, 2), np.float32)), batch_size=2)
+    loader = DataLoader(TensorDataset(np.zeros((4, 2), np.float32)), batch_size=2, shuffle=True)
     with pytest.raises(TypeError, match=r"\(inputs, targets\)"):
         fit(model, nn.CrossEntropyLoss(), optimizer, loader, 1, progress=False)
 

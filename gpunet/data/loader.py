@@ -75,16 +75,18 @@ def _collate(dataset, indices: np.ndarray) -> tuple:
 class DataLoader:
     """Mini-batches of a dataset as gpunet Tensors on the current backend's device (or ``device``).
 
-    Every epoch (each ``iter()``) draws a new permutation from the loader's own generator (seeded by ``seed``,
-    or from :func:`gpunet.manual_seed` when ``seed`` is None), so samples are drawn WITHOUT replacement. The last
-    short batch is kept unless ``drop_last``; ``len(loader)`` is the number of batches per epoch. Each array of a
-    batch is gathered on the host and moved to the device in one transfer.
+    Batches follow the dataset's order unless ``shuffle`` (False by default, as ``torch.utils.data.DataLoader``;
+    pass ``shuffle=True`` for training). With ``shuffle``, every epoch (each ``iter()``) draws a new permutation
+    from the loader's own generator (seeded by ``seed``, or from :func:`gpunet.manual_seed` when ``seed`` is
+    None), so samples are drawn WITHOUT replacement. The last short batch is kept unless ``drop_last``;
+    ``len(loader)`` is the number of batches per epoch. Each array of a batch is gathered on the host and moved
+    to the device in one transfer.
 
     :meth:`state_dict` / :meth:`load_state_dict` save and restore the epoch count and the generator state, so a
     run resumed between epochs sees exactly the batches it would have seen.
     """
 
-    def __init__(self, dataset, batch_size: int = 1, shuffle: bool = True, drop_last: bool = False,
+    def __init__(self, dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
                  seed: int | None = None, device: str | None = None):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")

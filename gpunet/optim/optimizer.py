@@ -176,8 +176,8 @@ class Optimizer:
 
         The parameters' arrays become views of one flat buffer (the Parameter objects stay the same), and each
         parameter's state arrays are views of the flat state, so ``state``/``state_dict`` read as usual. Needs
-        every parameter of the group to have a gradient, one backend and dtype, and equal step counts; otherwise
-        returns False and the group is updated parameter by parameter.
+        every parameter of the group to have a gradient, one backend and dtype, equal step counts and the same
+        state entries; otherwise returns False and the group is updated parameter by parameter.
         """
         params = group["params"]
         flat = self._flat.get(id(group))
@@ -307,8 +307,11 @@ class _FlatGroup:
         steps = {state[p].get("step") if p in state else None for p in params}
         if len(steps) != 1:
             return None
-        keys = set(state[params[0]]) if params[0] in state else set()
-        if any(set(state[p]) != keys for p in params if p in state):
+        # same state entries too: where one parameter has none yet (its first gradient comes after the others'
+        # state, e.g. SGD's momentum buffer, which has no step count to tell), the group steps parameter by
+        # parameter this once, so that state starts as a first step makes it (b = g for SGD, as torch)
+        keys = set(state.get(params[0], ()))
+        if any(set(state.get(p, ())) != keys for p in params):
             return None
         xp = be.xp
         offsets, shapes, o = [], [], 0
