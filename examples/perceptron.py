@@ -1,6 +1,6 @@
 """Rosenblatt's perceptron trained with the delta rule: it learns AND and OR, and can never learn XOR.
 
-    y = step(w·x + b)          (step(z) = 1 if z > 0 else 0)
+    y = step(w·x + b)          (step(z) = 1 if z ≥ 0 else 0)
     w ← w + α·(d − y)·x,  b ← b + α·(d − y)      for each sample x with desired output d
 
 The perceptron convergence theorem says this loop stops making mistakes after finitely many updates whenever a

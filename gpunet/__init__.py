@@ -5,8 +5,8 @@ from .autograd import (Function, Tensor, arange, as_tensor, enable_grad, full, g
                        is_grad_enabled, no_grad, ones, ones_like, rand, randn, set_default_dtype, tensor, zeros,
                        zeros_like)
 from .backend import available, manual_seed, use
-from .functional.math import (abs, cat, clamp, clip, concatenate, exp, log, matmul, max, mean, min, reshape,
-                              sqrt, stack, sum, transpose, where)
+from .functional.math import (abs, amax, amin, cat, clamp, clip, concatenate, exp, log, matmul, max, mean, min,
+                              reshape, return_types, sqrt, stack, sum, transpose, where)
 from .gradcheck import GradcheckError, gradcheck
 from .io import load, save
 from . import data, functional, init, nn, optim  # noqa: E402  (sub-packages need the names above)

@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 
 from . import backend as _backend
+from .autograd.inplace import bump
 from .autograd.tensor import Tensor
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "ones_", "zeros_", "xavier_uniform_",
@@ -70,6 +71,7 @@ def _fill_from_host(tensor: Tensor, host: np.ndarray) -> Tensor:
     """Copy host values into ``tensor``'s array in place (so optimizers holding it stay valid)."""
     be = _backend.backend_of((tensor.data,))
     tensor.data[...] = be.asarray(np.asarray(host).astype(tensor.dtype, copy=False))
+    bump(tensor, False)  # an in-place write, as PyTorch counts it: a graph that saved the old values refuses
     return tensor
 
 
@@ -89,6 +91,7 @@ def constant_(tensor: Tensor, val: float) -> Tensor:
     """Fill with the value ``val``."""
     _check(tensor)
     tensor.data[...] = val
+    bump(tensor, False)
     return tensor
 
 

@@ -138,8 +138,15 @@ def test_forward_and_gradient_match_torch(backend, rng, name):
 def test_step_matches_torch_heaviside(backend, rng):
     torch = torch_or_skip()
     x = np.array([-2.0, -0.0, 0.0, 1e-30, 3.0])
-    expect = torch.heaviside(torch.tensor(x), torch.tensor(0.0, dtype=torch.float64)).numpy()
+    expect = torch.heaviside(torch.tensor(x), torch.tensor(1.0, dtype=torch.float64)).numpy()  # step(0) = 1
     np.testing.assert_array_equal(to_numpy(A.step(leaf(x))), expect)
+
+
+def test_step_is_one_at_zero(backend):
+    """The seed material's step(x) = 1 for x ≥ 0 (it was 0 at 0)."""
+    x = np.array([-1.0, -0.0, 0.0, 2.0])
+    np.testing.assert_array_equal(to_numpy(A.step(leaf(x))), [0.0, 1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(to_numpy(gn.nn.Step()(gn.tensor(x))), [0.0, 1.0, 1.0, 1.0])
 
 
 # ---------------------------------------------------------------------------------------------- specifics

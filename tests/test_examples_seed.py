@@ -47,14 +47,16 @@ def test_perceptron_learns_and_or_not_xor(backend, perceptron, capsys):
 
 
 def test_perceptron_delta_rule_by_hand(perceptron):
-    """One update w ← w + α(d − y)x, b ← b + α(d − y) from zero weights on a misclassified positive sample."""
+    """One update w ← w + α(d − y)x, b ← b + α(d − y) from zero weights on a misclassified negative sample
+    (step(0) = 1, so zero weights call every sample positive)."""
     import gpunet as gn
 
     p = perceptron.Perceptron(2, lr=0.5)
-    assert p.update(gn.tensor([1.0, 2.0]), 1.0)
-    np.testing.assert_allclose(p.w.numpy(), [0.5, 1.0])
-    assert p.b.item() == pytest.approx(0.5)
-    assert not p.update(gn.tensor([1.0, 2.0]), 1.0)  # now classified right: no change
+    assert not p.update(gn.tensor([1.0, 2.0]), 1.0)  # w·x + b = 0: step(0) = 1, right already
+    assert p.update(gn.tensor([1.0, 2.0]), 0.0)
+    np.testing.assert_allclose(p.w.numpy(), [-0.5, -1.0])
+    assert p.b.item() == pytest.approx(-0.5)
+    assert not p.update(gn.tensor([1.0, 2.0]), 0.0)  # now classified right: no change
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])

@@ -101,7 +101,7 @@ def test_in_place_keeps_the_array():
 def _variance_ratio(act, init_fn, width=128, depth=10):
     """Var(activations of the last layer) / Var(activations of the first), for a deep stack at init."""
     gn.manual_seed(0)
-    h = gn.tensor(np.random.default_rng(0).standard_normal((256, width)))
+    h = gn.tensor(np.random.default_rng(0).standard_normal((256, width)), dtype=np.float32)
     variances = []
     with gn.no_grad():
         for _ in range(depth):

@@ -204,7 +204,19 @@ def test_clip_gradient_at_the_bounds_matches_torch(backend):
 
 
 # ---------------------------------------------------------------------------------------------- reductions
-REDUCTIONS = {"sum": (F.sum, np.sum), "mean": (F.mean, np.mean), "max": (F.max, np.max), "min": (F.min, np.min)}
+def _extremum(op, aop):
+    """max/min as a values-only reduction: ``.values`` along one dim, ``amax``/``amin`` over several."""
+    def f(t, axis=None, keepdims=False):
+        if isinstance(axis, int):
+            return op(t, axis, keepdims).values
+        if axis is None and not keepdims:
+            return op(t)
+        return aop(t, axis, keepdims)
+    return f
+
+
+REDUCTIONS = {"sum": (F.sum, np.sum), "mean": (F.mean, np.mean), "max": (_extremum(F.max, F.amax), np.max),
+              "min": (_extremum(F.min, F.amin), np.min)}
 AXES = [None, 0, 1, -1, (0, 2), (-1, 0), (0, 1, 2)]
 
 
@@ -221,8 +233,11 @@ def test_reduction(backend, rng, name, axis, keepdims):
 def test_reduction_methods_accept_torch_names(backend, rng, name):
     _, ref = REDUCTIONS[name]
     a = distinct(rng, (3, 4))
-    check(lambda t: getattr(t, name)(dim=1, keepdim=True), lambda x: ref(x, axis=1, keepdims=True), a)
-    check(lambda t: getattr(t, name)(axis=0), lambda x: ref(x, axis=0), a)
+
+    def values(r):
+        return r.values if name in ("max", "min") else r
+    check(lambda t: values(getattr(t, name)(dim=1, keepdim=True)), lambda x: ref(x, axis=1, keepdims=True), a)
+    check(lambda t: values(getattr(t, name)(axis=0)), lambda x: ref(x, axis=0), a)
 
 
 @pytest.mark.parametrize("name", list(REDUCTIONS))
@@ -238,7 +253,7 @@ def test_reduction_generated(backend, name, data, shape, seed):
 
 
 def test_max_of_empty_raises():
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(RuntimeError, match="empty"):
         F.max(gn.zeros(0))
 
 
@@ -400,7 +415,7 @@ def test_max_routes_the_gradient_to_the_winner(backend):
     x.max().backward()
     np.testing.assert_array_equal(to_numpy(x.grad), [[0, 0, 0], [1, 0, 0]])
     x.grad = None
-    x.max(axis=1).sum().backward()
+    x.max(axis=1).values.sum().backward()
     np.testing.assert_array_equal(to_numpy(x.grad), [[0, 1, 0], [1, 0, 0]])
 
 
@@ -412,10 +427,10 @@ def test_max_ties_over_all_elements_are_shared_evenly(backend):
 
 def test_max_ties_along_one_axis_go_to_the_first_winner(backend):
     x = leaf([[3.0, 1.0, 3.0], [2.0, 2.0, 0.0]])
-    x.max(axis=1).sum().backward()
+    x.max(axis=1).values.sum().backward()
     np.testing.assert_array_equal(to_numpy(x.grad), [[1, 0, 0], [1, 0, 0]])
     x.grad = None
-    x.min(axis=0).sum().backward()
+    x.min(axis=0).values.sum().backward()
     np.testing.assert_array_equal(to_numpy(x.grad), [[0, 1, 0], [1, 0, 1]])
 
 
@@ -427,7 +442,8 @@ def test_max_min_routing_matches_torch(backend, name, axis):
     a = rng.integers(0, 3, (3, 4, 2)).astype(np.float64)  # many ties
     g = rng.standard_normal(np.max(a, axis=axis).shape)
     x = leaf(a)
-    getattr(x, name)(axis=axis).backward(gn.tensor(g, dtype=np.float64))
+    mine = getattr(x, name)(axis).values if isinstance(axis, int) else getattr(x, "a" + name)(axis)
+    mine.backward(gn.tensor(g, dtype=np.float64))
     tx = torch.tensor(a, requires_grad=True)
     if isinstance(axis, int):
         out = getattr(tx, name)(dim=axis).values    # torch.max(dim): routed to the returned index
@@ -436,3 +452,92 @@ def test_max_min_routing_matches_torch(backend, name, axis):
         out = amax(tx) if axis is None else amax(tx, dim=axis)   # shared evenly among ties
     out.backward(torch.tensor(g))
     np.testing.assert_allclose(to_numpy(x.grad), tx.grad.numpy(), rtol=1e-15)
+
+
+# ---------------------------------------------------------------------------------------------- max/min(dim): (values, indices)
+@pytest.mark.parametrize("name", ["max", "min"])
+def test_max_min_along_a_dim_return_values_and_indices(backend, name):
+    x = gn.tensor([[1.0, 5.0, 2.0], [7.0, 0.0, 3.0]])
+    r = getattr(x, name)(1)
+    values, indices = r              # unpacking two rows used to assign the two values silently
+    ref = getattr(np, name)(to_numpy(x), axis=1)
+    np.testing.assert_array_equal(to_numpy(values), ref)
+    np.testing.assert_array_equal(to_numpy(indices), getattr(np, "arg" + name)(to_numpy(x), axis=1))
+    assert r.values is values and r.indices is indices and indices.dtype == np.int64
+    assert type(r).__name__ == name and getattr(gn.return_types, name) is type(r)
+    kept = getattr(F, name)(x, dim=0, keepdim=True)
+    assert kept.values.shape == (1, 3) and kept.indices.shape == (1, 3)
+    whole = getattr(x, name)()
+    assert isinstance(whole, gn.Tensor) and whole.ndim == 0  # no dim: a tensor, as torch
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name", ["max", "min"])
+@pytest.mark.parametrize("dim", [0, 1, -1])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_max_min_dim_match_torch(backend, name, dim, keepdim):
+    torch = torch_or_skip()
+    a = np.random.default_rng(5).integers(0, 3, (3, 4)).astype(np.float64)  # ties: first index, as torch
+    x = leaf(a)
+    values, indices = getattr(x, name)(dim, keepdim=keepdim)
+    tx = torch.tensor(a, requires_grad=True)
+    tv, ti = getattr(tx, name)(dim, keepdim=keepdim)
+    np.testing.assert_array_equal(to_numpy(indices), ti.numpy())
+    g = np.random.default_rng(6).standard_normal(tv.shape)
+    values.backward(gn.tensor(g, dtype=np.float64))
+    tv.backward(torch.tensor(g))
+    np.testing.assert_array_equal(to_numpy(x.grad), tx.grad.numpy())
+
+
+def test_max_with_an_empty_other_dim_is_empty(backend):
+    values, indices = gn.ones(0, 3).max(1)         # used to raise; torch returns empty results
+    assert values.shape == (0,) and indices.shape == (0,)
+    values, indices = gn.ones(4, 0).min(0)
+    assert values.shape == (0,) and indices.shape == (0,)
+    assert gn.ones(0, 3).sum(1).shape == (0,)
+    with pytest.raises(IndexError, match="non-zero size"):
+        gn.ones(3, 0).max(1)
+    with pytest.raises(RuntimeError, match="empty"):
+        gn.ones(0, 3).max()
+
+
+def test_max_min_reject_what_torch_rejects(backend):
+    x = gn.ones(2, 3)
+    with pytest.raises(TypeError, match="amax"):
+        x.max(dim=(0, 1))
+    with pytest.raises(TypeError, match="keepdim needs a dim"):
+        x.max(keepdim=True)
+    assert gn.amax(x, (0, 1), keepdim=True).shape == (1, 1)
+
+
+# ---------------------------------------------------------------------------------------------- pow at zero
+@pytest.mark.torch
+@pytest.mark.parametrize("c", [0, 1, 2, 3, -1, -2, 0.5, 1.5, 0.0, 2.0])
+def test_pow_gradient_at_zero_matches_torch(backend, c):
+    """d/dx x**0 was NaN at x = 0 (torch: 0); every exponent's gradient at 0 and at negatives as torch."""
+    torch = torch_or_skip()
+    a = np.array([0.0, -1.0, 2.0, 0.25])
+    x = leaf(a)
+    with np.errstate(all="ignore"):
+        (x ** c).sum().backward()
+    tx = torch.tensor(a, requires_grad=True)
+    (tx ** c).sum().backward()
+    np.testing.assert_allclose(to_numpy(x.grad), tx.grad.numpy(), rtol=1e-15, atol=0)  # inf/NaN where torch has
+
+
+@pytest.mark.torch
+def test_pow_tensor_exponent_gradients_match_torch(backend):
+    torch = torch_or_skip()
+    a, e = np.array([0.0, -1.0, 2.0, 0.0, 3.0]), np.array([0.0, 2.0, 0.5, 1.5, -1.0])
+    x, y = leaf(a), leaf(e)
+    with np.errstate(all="ignore"):
+        (x ** y).sum().backward()
+    tx, ty = torch.tensor(a, requires_grad=True), torch.tensor(e, requires_grad=True)
+    (tx ** ty).sum().backward()
+    np.testing.assert_allclose(to_numpy(x.grad), tx.grad.numpy(), rtol=1e-14)
+    np.testing.assert_allclose(to_numpy(y.grad), ty.grad.numpy(), rtol=1e-14)  # NaN where ln(base) is not real
+    b = leaf([0.0, 2.0, 3.0])
+    (2.0 ** b).sum().backward()
+    tb = torch.tensor([0.0, 2.0, 3.0], dtype=torch.float64, requires_grad=True)
+    (2.0 ** tb).sum().backward()
+    np.testing.assert_allclose(to_numpy(b.grad), tb.grad.numpy(), rtol=1e-14)

@@ -4,6 +4,8 @@ from __future__ import annotations
 from heapq import heappop, heappush
 
 from .function import _tensor_cls
+from .grad_mode import STATE
+from .inplace import check_versions, grad_fn_at
 
 
 def sum_to(xp, g, shape):
@@ -38,6 +40,8 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
             raise RuntimeError(
                 "backward through a part of the graph that was already freed: the graph's buffers are released "
                 "after backward() unless you call backward(retain_graph=True) the first time")
+        if fn.writes != STATE.writes:  # something was written in place since fn ran: did it save that?
+            check_versions(fn)
         g_out = grads.pop(fn)
         if fn.retained is not None:
             t = fn.retained()
@@ -54,6 +58,8 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
             if g.shape != shape:
                 g = sum_to(xp, g, shape)
             child = p.grad_fn
+            if child is not None and child.seq > fn.seq:  # p was written in place after fn used it
+                child = grad_fn_at(p, fn.seq)
             if child is None:  # a leaf
                 owned = g is not g_out and g.base is None and id(g) not in handed
                 if owned:

@@ -6,6 +6,7 @@ import itertools
 import numpy as np
 
 from .. import backend as _backend
+from . import inplace as _inplace
 from .grad_mode import STATE
 
 
@@ -24,9 +25,10 @@ class Function:
     have the broadcast shape: the engine sums them back to each input's shape.
     """
 
-    __slots__ = ("backend", "parents", "needs_input_grad", "released", "retained", "seq", "__dict__",
-                 "__weakref__")
+    __slots__ = ("backend", "parents", "needs_input_grad", "released", "retained", "seq", "versions", "writes",
+                 "out_vc", "out_v", "__dict__", "__weakref__")
     arg_names: tuple[str, ...] = ()
+    is_view = False  # True for ops whose output may share the first input's memory (reshape, transpose, ...)
 
     def forward(self, xp, *arrays, **params):
         raise NotImplementedError
@@ -40,10 +42,13 @@ class Function:
         Tensor = _TENSOR or _tensor_cls()
         arrays = []
         needs = []
+        tracked = False  # some input has a version counter (it was written in place, or is or has a view)
         for a in args:
             if isinstance(a, Tensor):
                 arrays.append(a.data)
                 needs.append(a.requires_grad)
+                if a._vc is not None:
+                    tracked = True
             else:
                 if isinstance(a, np.generic):  # NumPy scalars act like Python ones: x_f32 * np.float64(2) stays f32
                     a = a.item()
@@ -51,16 +56,30 @@ class Function:
                 needs.append(False)
         fn = cls.__new__(cls)
         fn.backend = be = _backend.backend_of(arrays, cls.__name__, cls.arg_names)
-        record = STATE.enabled and True in needs
+        enabled = STATE.enabled
+        if tracked and enabled:
+            _inplace.check_current(args, cls.__name__)
+        record = enabled and True in needs
         fn.needs_input_grad = tuple(needs) if record else (False,) * len(needs)
         out = fn.forward(be.xp, *arrays, **params)
         if not record:
-            return Tensor._make(out, False, None)
+            t = Tensor._make(out, False, None)
+            if cls.is_view:
+                _inplace.share_view(t, args[0])
+            return t
         fn.parents = args
         fn.released = False
         fn.retained = None
         fn.seq = next(_SEQ)  # creation order: the engine runs backward in decreasing seq
-        return Tensor._make(out, True, fn)
+        # what the in-place checks need: the inputs' versions now (all 0 when none has a counter yet), the
+        # number of writes so far, and (set when a counter is made for it) the output's counter and version
+        fn.versions = tuple(_version(a) for a in args) if tracked else None
+        fn.writes = STATE.writes
+        fn.out_vc = None
+        t = Tensor._make(out, True, fn)
+        if cls.is_view:
+            _inplace.share_view(t, args[0])
+        return t
 
     def _release(self) -> None:
         """Drop what forward saved (called after backward unless the graph is retained)."""
@@ -70,7 +89,11 @@ class Function:
 
     @property
     def next_functions(self):
-        return tuple(getattr(p, "grad_fn", None) for p in self.parents)
+        out = []
+        for p in self.parents:
+            f = getattr(p, "grad_fn", None)
+            out.append(_inplace.grad_fn_at(p, self.seq) if f is not None and f.seq > self.seq else f)
+        return tuple(out)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
@@ -78,6 +101,11 @@ class Function:
 
 _TENSOR = None
 _SEQ = itertools.count()
+
+
+def _version(a) -> int:
+    vc = getattr(a, "_vc", None)
+    return 0 if vc is None else vc.v
 
 
 def _tensor_cls():

@@ -6,6 +6,7 @@ import functools
 
 class _State:
     enabled = True
+    writes = 0  # in-place writes so far (any tensor): backward checks saved versions only when this moved
 
 
 STATE = _State()

@@ -5,11 +5,11 @@ from .dropout import dropout
 from .linear import linear
 from .loss import *  # noqa: F401,F403
 from .loss import __all__ as _loss_all
-from .math import (abs, add, cat, clamp, clip, concatenate, div, exp, getitem, log, matmul, max, mean, min,
-                   mul, neg, pow, reshape, sqrt, stack, sub, sum, transpose, where)
+from .math import (abs, add, amax, amin, cat, clamp, clip, concatenate, div, exp, getitem, log, matmul, max, mean,
+                   min, mul, neg, pow, reshape, sqrt, stack, sub, sum, transpose, where)
 from .normalization import batch_norm
 
 __all__ = list(_act_all) + list(_loss_all) + [
-    "dropout", "linear", "batch_norm", "abs", "add", "cat", "clamp", "clip", "concatenate", "div", "exp",
+    "dropout", "linear", "batch_norm", "abs", "add", "amax", "amin", "cat", "clamp", "clip", "concatenate", "div", "exp",
     "getitem", "log", "matmul", "max", "mean", "min", "mul", "neg", "pow", "reshape", "sqrt", "stack", "sub", "sum",
     "transpose", "where"]

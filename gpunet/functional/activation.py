@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 from ..autograd.function import Function
+from ..autograd._dims import canonical_dim
 from . import _act_math as am
 from .math import cast
 
@@ -22,11 +23,8 @@ __all__ = ["step", "identity", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "
 # ====================================================================== raw-array helpers
 def _axis(dim: int, ndim: int, op: str):
     """``dim`` as a non-negative axis (``None`` for a 0-d input); IndexError when out of range."""
-    n = max(ndim, 1)
-    if not isinstance(dim, int) or not -n <= dim < n:
-        raise IndexError(f"{op}: dim {dim!r} is out of range for a tensor with {ndim} dimension(s); "
-                         f"expected an int in [{-n}, {n - 1}]")
-    return dim % n if ndim else None
+    d = canonical_dim(dim, ndim, op)
+    return d if ndim else None
 
 
 def _softmax(xp, x, axis):
@@ -92,10 +90,10 @@ class SiLU(_Shared):
 
 
 class Step(Function):
-    """Heaviside step: 1 where x > 0 else 0; the derivative is 0 everywhere (it is not the identity)."""
+    """Heaviside step: 1 where x ≥ 0 else 0; the derivative is 0 everywhere (it is not the identity)."""
 
     def forward(self, xp, x):
-        return (x > 0).astype(x.dtype)
+        return (x >= 0).astype(x.dtype)
 
     def backward(self, xp, g):
         return (xp.zeros_like(g),)
@@ -180,7 +178,7 @@ class Maxout(Function):
 
 # ====================================================================== public functions
 def step(input):
-    """Heaviside step: step(x) = 1 if x > 0 else 0 (as a float of the input's dtype).
+    """Heaviside step: step(x) = 1 if x ≥ 0 else 0 (as a float of the input's dtype; NaN gives 0).
 
     Its gradient is 0 everywhere, so nothing before it learns through it (use it for perceptrons or at the
     output, not inside a network trained by backpropagation).

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from ..autograd.function import Function
-from ..autograd.tensor import Tensor, as_tensor
+from ..autograd.creation import as_tensor
+from ..autograd.tensor import Tensor
 
 __all__ = ["dropout", "Dropout"]
 

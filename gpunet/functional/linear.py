@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
 from ..backend.base import Backend
+from ._dtypes import require_same_dtype
 
 __all__ = ["linear", "LinearAct", "LinearChain", "FUSED_ACTIVATIONS", "normalize_activation"]
 
@@ -33,6 +34,9 @@ class LinearAct(Function):
 
     def forward(self, xp, x, W, b, act="identity", alpha=0.01):
         _check_shapes(x.shape, W, b)
+        require_same_dtype("linear", x, W)
+        if b is not None:
+            require_same_dtype("linear", x, b, "bias")
         self.shape = x.shape
         x2 = x.reshape(1, -1) if x.ndim == 1 else x.reshape(-1, x.shape[-1]) if x.ndim > 2 else x
         y, saved = self.backend.linear_act_forward(x2, W, b, act, alpha)
@@ -71,6 +75,9 @@ class LinearChain(Function):
             ws = W.shape
             if len(ws) != 2 or ws[1] != d or (b is not None and b.shape != ws[:1]):
                 _check_shapes(x.shape[:-1] + (d,) if i else x.shape, W, b)  # raises, naming what is wrong
+            if W.dtype != x.dtype or (b is not None and b.dtype != x.dtype):
+                require_same_dtype("linear", x, W if W.dtype != x.dtype else b,
+                                   f"{'weight' if W.dtype != x.dtype else 'bias'} of layer {i}")
             d = ws[0]  # what the next layer receives
         keep = True in self.needs_input_grad
         y, saved = self.backend.linear_chain_forward(h, params, acts, alphas, keep)

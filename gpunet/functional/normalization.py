@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
+from ._dtypes import require_same_dtype
 
 __all__ = ["batch_norm", "BatchNorm"]
 
@@ -63,6 +64,8 @@ def _check(x, gamma, beta, running_mean, running_var, training) -> None:
         if a is not None and tuple(a.shape) != (c,):
             raise ValueError(f"batch_norm: {name} must have shape ({c},) for an input with {c} channels "
                              f"(shape {tuple(x.shape)}), got {tuple(a.shape)}")
+        if a is not None and name in ("weight", "bias"):
+            require_same_dtype("batch_norm", x, a, name)
     if not training and (running_mean is None or running_var is None):
         raise ValueError("batch_norm: evaluation mode (training=False) needs running_mean and running_var; pass "
                          "them or use training=True to normalise with the batch statistics")

@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .. import backend as _backend
+from ..autograd.inplace import bump
 from ..autograd.tensor import Tensor, reset_grads
 from .parameter import Parameter
 
@@ -364,6 +365,7 @@ class Module:
                                + (", or pass strict=False to skip missing/unexpected keys" if strict else ""))
         for target, value in staged:
             target.data[...] = value
+            bump(target, False)
         return IncompatibleKeys(missing, unexpected)
 
     # ----------------------------------------------------------------- repr

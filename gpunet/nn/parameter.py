@@ -30,6 +30,7 @@ class Parameter(Tensor):
             raise TypeError(f"Parameter: only floating point data can require gradients, got dtype {arr.dtype}; "
                             f"cast it (e.g. data.astype(np.float32)) or pass requires_grad=False")
         self.data, self.requires_grad, self.grad, self.grad_fn = arr, bool(requires_grad), None, None
+        self._vc, self._gv = None, 0
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
