@@ -85,6 +85,7 @@ class Function:
         """Drop what forward saved (called after backward unless the graph is retained)."""
         self.__dict__.clear()
         self.parents = ()
+        self.out_vc = None
         self.released = True
 
     @property
@@ -105,7 +106,7 @@ _SEQ = itertools.count()
 
 def _version(a) -> int:
     vc = getattr(a, "_vc", None)
-    return 0 if vc is None else vc.v
+    return 0 if vc is None else vc[0]  # inplace.V
 
 
 def _tensor_cls():

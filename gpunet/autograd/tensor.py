@@ -53,9 +53,8 @@ class Tensor(TensorMethods):
         t.requires_grad = requires_grad
         t.grad = None
         t.grad_fn = grad_fn
-        t._vc = None  # version counter (autograd.inplace), made on the first in-place write or view
-        t._gv = 0
-        return t
+        t._vc = None  # version counter (autograd.inplace), made on the first in-place write or view; _gv is
+        return t      # set with it
 
     # ----------------------------------------------------------------- properties
     @property
@@ -180,7 +179,7 @@ class Tensor(TensorMethods):
         """The same data (and version counter), cut from the graph."""
         t = Tensor._make(self.data, False, None)
         vc = _inplace.counter(self)
-        t._vc, t._gv = vc, vc.graph
+        t._vc, t._gv = vc, vc[_inplace.GRAPH]
         return t
 
     def clone(self) -> "Tensor":
@@ -225,7 +224,7 @@ class Tensor(TensorMethods):
             g = be.asarray(g, dtype=self.data.dtype)
             if g.shape != self.data.shape:
                 raise ValueError(f"backward(): grad has shape {g.shape} but the tensor has shape {self.shape}")
-        if self._vc is not None and self._gv != self._vc.graph:
+        if self._vc is not None and self._gv != self._vc[_inplace.GRAPH]:
             _inplace.check_current((self,), "backward")
         engine.run_backward(self, g, retain_graph=retain_graph)
 

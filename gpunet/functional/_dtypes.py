@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+# Python scalar types, and the array kinds whose dtype they leave unchanged (as NumPy 2 computes it too)
+_FITS = {float: "fc", int: "iufc", bool: "biufc"}
 
 
 def _scalar_category(s) -> int:
@@ -54,11 +56,21 @@ def promote(a, b, float_result: bool = False):
     """``a`` and ``b`` cast so that NumPy/CuPy computes ``a op b`` in PyTorch's result dtype (with
     ``float_result``, the default float dtype where that would be bool or integer: true division).
 
-    Arrays of the same dtype (the common case) come back untouched, at the cost of two attribute reads."""
-    da = getattr(a, "dtype", None)
-    db = getattr(b, "dtype", None)
-    if not float_result and (da is None and db is None or da is not None and da == db):
-        return a, b
+    The common cases (arrays of one dtype, an array and a Python scalar that leaves its dtype alone) come back
+    untouched after a few type checks: every binary op pays this."""
+    if not float_result:
+        ta, tb = type(a), type(b)
+        try:
+            if tb in _FITS:
+                if ta in _FITS or a.dtype.kind in _FITS[tb]:
+                    return a, b
+            elif ta in _FITS:
+                if b.dtype.kind in _FITS[ta]:
+                    return a, b
+            elif a.dtype == b.dtype:
+                return a, b
+        except AttributeError:  # not an array nor a Python number: let the op decide
+            return a, b
     target = result_dtype(a, b)
     if float_result and (target is None or target.kind in "biu"):
         from ..autograd.tensor import get_default_dtype
@@ -66,6 +78,7 @@ def promote(a, b, float_result: bool = False):
         target = get_default_dtype()
     if target is None:
         return a, b
+    da, db = getattr(a, "dtype", None), getattr(b, "dtype", None)
     if da is not None and da != target:
         a = a.astype(target)
     if db is not None and db != target:
