@@ -13,7 +13,7 @@ def _restore_backend():
     B._current = prev
 
 
-DEVICES = ["cpu", pytest.param("gpu", marks=pytest.mark.gpu)]
+DEVICES = ["cpu", pytest.param("gpu", marks=pytest.mark.device)]  # timings: a real GPU only
 
 
 def backend_name(device):

@@ -1,5 +1,7 @@
-"""Shared fixtures: one backend fixture that gains ``cupy`` only where a GPU really works."""
+"""Shared fixtures: one backend fixture that gains ``cupy`` where a GPU works, or on the CUDA emulator."""
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 import pytest
@@ -7,18 +9,34 @@ import pytest
 import gpunet as gn
 from gpunet import backend as B
 
+from cuda_emulator.activate import emulated_gpu, emulating  # noqa: E402
+
 _GPU_OK = B.cupy_status()[0]
-BACKENDS = ["numpy"] + (["cupy"] if _GPU_OK else [])
+EMULATED = emulating()
+# The cupy parameter carries the gpu mark, so `pytest -m gpu` runs every backend-parametrized test on the GPU (or
+# the emulator) too.
+BACKENDS = ["numpy"] + ([pytest.param("cupy", marks=pytest.mark.gpu)] if _GPU_OK or EMULATED else [])
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request):
-    """Each available backend in turn, made current for the test."""
-    prev = B.current()
-    be = gn.use(request.param)
-    gn.manual_seed(0)
-    yield be
-    B._current = prev
+    """Each available backend in turn, made current for the test (CuPy on the CUDA emulator without a GPU)."""
+    with (emulated_gpu() if EMULATED and request.param == "cupy" else contextlib.nullcontext()):
+        prev = B.current()
+        be = gn.use(request.param)
+        gn.manual_seed(0)
+        yield be
+        B._current = prev
+
+
+@pytest.fixture(autouse=True)
+def _emulated_gpu_for_gpu_tests(request):
+    """Tests marked ``gpu`` run with the emulated CuPy installed where there is no GPU."""
+    if EMULATED and request.node.get_closest_marker("gpu") is not None:
+        with emulated_gpu():
+            yield
+    else:
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -206,3 +206,19 @@ def test_scatter_add_accumulates_repeated_indices(backend):
     target = backend.xp.zeros(3)
     backend.scatter_add(target, backend.asarray(np.array([0, 0, 2])), backend.asarray(np.array([1.0, 2.0, 3.0])))
     np.testing.assert_array_equal(to_numpy(target), [3.0, 0.0, 3.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_random_numbers_of_every_float_dtype(backend, dtype):
+    """CuPy's generator draws float32/float64 only: float16 is drawn in float32 and cast (it raised on the GPU),
+    and uniform samples stay below 1 after the rounding."""
+    gn.manual_seed(0)
+    u = gn.rand(20000, dtype=dtype)
+    n = gn.randn(20000, dtype=dtype)
+    assert u.dtype == dtype and n.dtype == dtype
+    un = to_numpy(u)
+    assert 0 <= un.min() and un.max() < 1
+    assert abs(to_numpy(n).std() - 1) < 0.05
+    x = gn.ones(64, 32, dtype=dtype)
+    y = gn.functional.dropout(x, p=0.5, training=True)       # dropout on float16 activations
+    assert y.dtype == dtype and 0.3 < float((to_numpy(y) == 0).mean()) < 0.7

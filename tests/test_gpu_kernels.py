@@ -2,7 +2,8 @@
 
 Every output the kernels allocate is poisoned first (NaN, or 0xFF bytes for masks and integers), so an element a
 kernel forgets to write shows up. Sizes are awkward on purpose (1, 7, 1023, 4097 rows; odd feature counts) so
-partial blocks, several rows of blocks and single-row grids are all exercised. Skipped without a usable GPU.
+partial blocks, several rows of blocks and single-row grids are all exercised. Without a GPU they run on the CUDA
+emulator (tests/cuda_emulator), in each of its three thread orders.
 """
 from __future__ import annotations
 
@@ -13,6 +14,25 @@ from gpunet import backend as B
 from gpunet.backend.base import Backend
 
 pytestmark = pytest.mark.gpu
+
+try:
+    from cuda_emulator import emulator as _emulator
+    from cuda_emulator.activate import emulating
+    ORDERS = list(_emulator.ORDERS) if emulating() else [None]
+except ImportError:  # the tests folder without its emulator
+    ORDERS = [None]
+
+
+@pytest.fixture(autouse=True, params=ORDERS, ids=lambda o: o or "device")
+def thread_order(request):
+    """On the CUDA emulator, every kernel test runs with blocks and threads forward, reversed and shuffled (a
+    missing barrier or a race between blocks then shows); on a real GPU, once."""
+    if request.param is None:
+        yield None
+        return
+    _emulator.set_order(request.param)
+    yield request.param
+    _emulator.set_order(None)
 
 ROWS = [1, 7, 1023, 4097]
 DTYPES = [np.float32, np.float64]

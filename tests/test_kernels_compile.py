@@ -1,4 +1,4 @@
-"""Every CUDA kernel source compiles with NVRTC, for float32 and float64, on Ampere and Hopper targets.
+"""Every CUDA kernel source compiles with NVRTC, for float32 and float64, on Maxwell, Ampere and Hopper targets.
 
 Needs no GPU: NVRTC (shipped with CuPy's ``nvidia-cuda-nvrtc-cu12`` wheel) compiles to PTX on any machine. The
 options mirror what ``cupy.RawModule`` passes (its include paths, a ``-std`` default, ``-ftz=true``,
@@ -62,13 +62,15 @@ def _compile(nvrtc, module: str, dtype, arch: str, std: str) -> tuple[str, dict]
         ptx = nvrtc.getPTX(prog)
     finally:
         nvrtc.destroyProgram(prog)
-    assert "warning" not in log.lower(), f"{module}.cu compiles with warnings:\n{log}"
+    # CUDA 12 warns that targets before compute_75 are deprecated: a note about the target, not the source
+    src_log = "\n".join(line for line in log.splitlines() if "are deprecated and may be removed" not in line)
+    assert "warning" not in src_log.lower(), f"{module}.cu compiles with warnings:\n{log}"
     ptx = ptx.decode("utf-8", "replace") if isinstance(ptx, bytes) else ptx
     return ptx, lowered
 
 
 @pytest.mark.parametrize("std", ["c++14", "c++17"])
-@pytest.mark.parametrize("arch", ["80", "90"])
+@pytest.mark.parametrize("arch", ["52", "80", "90"])  # 52: before native atomicAdd on double (CAS loop)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("module", sorted(K.MODULES))
 def test_kernel_module_compiles(module, dtype, arch, std):

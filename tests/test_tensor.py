@@ -136,10 +136,11 @@ def test_detach_and_clone(backend):
 
 
 def test_repr(backend):
-    assert repr(gn.tensor([1.0, 2.0])) == "tensor([1., 2.])"
-    assert repr(gn.tensor([1.0], requires_grad=True)) == "tensor([1.], requires_grad=True)"
-    assert repr(gn.tensor([1, 2])) == "tensor([1, 2], dtype=int64)"
-    assert repr(gn.tensor(np.ones(1))) == "tensor([1.], dtype=float64)"
+    dev = "" if backend.device == "cpu" else f", device='{backend.device}'"  # as torch: the device when not cpu
+    assert repr(gn.tensor([1.0, 2.0])) == f"tensor([1., 2.]{dev})"
+    assert repr(gn.tensor([1.0], requires_grad=True)) == f"tensor([1.]{dev}, requires_grad=True)"
+    assert repr(gn.tensor([1, 2])) == f"tensor([1, 2]{dev}, dtype=int64)"
+    assert repr(gn.tensor(np.ones(1))) == f"tensor([1.]{dev}, dtype=float64)"
     r = repr(gn.tensor([1.0], requires_grad=True) * 2.0)
     assert r.startswith("tensor([2.]") and "grad_fn=Mul" in r
 
@@ -161,10 +162,19 @@ def test_operators_with_scalars_on_either_side(backend, name, op):
 
 @pytest.mark.parametrize("name,op", OPS + [("@", lambda a, b: a @ b)])
 def test_operators_with_numpy_arrays_on_either_side(backend, name, op):
+    """A NumPy array is host data: with a CPU tensor it works; with a CUDA tensor it is refused, as torch refuses
+    mixing devices, naming where each operand is (0-d arrays and NumPy scalars act as scalars on every device)."""
     xn = np.array([[1.0, 2.0], [3.0, 4.0]])
     an = np.array([[0.5, 1.5], [2.0, 3.0]])
     x = gn.tensor(xn)
-    left, right = op(an, x), op(x, an)
+    if backend.device != "cpu":
+        for f in (lambda: op(an, x), lambda: op(x, an)):
+            with pytest.raises(gn.backend.DeviceMismatchError, match="cpu.*cuda|cuda.*cpu"):
+                f()
+        if name != "@":
+            np.testing.assert_allclose(to_numpy(op(x, np.array(2.0))), op(xn, 2.0), rtol=1e-12)
+    a = an if backend.device == "cpu" else gn.tensor(an)  # moved to the device, it works
+    left, right = op(a, x), op(x, a)
     assert isinstance(left, gn.Tensor) and isinstance(right, gn.Tensor)
     np.testing.assert_allclose(to_numpy(left), op(an, xn), rtol=1e-12)
     np.testing.assert_allclose(to_numpy(right), op(xn, an), rtol=1e-12)
@@ -190,8 +200,12 @@ def test_unary_operators(backend):
 def test_comparisons_give_bool_tensors(backend, op, ref):
     xn, yn = np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0, 2.0])
     x, y = gn.tensor(xn, requires_grad=True), gn.tensor(yn)
-    for res, expected in ((op(x, y), ref(xn, yn)), (op(x, 2.0), ref(xn, 2.0)), (op(x, yn), ref(xn, yn)),
-                          (op(yn, x), ref(yn, xn))):
+    host = yn if backend.device == "cpu" else y  # a NumPy array meets a CUDA tensor only as a device mismatch
+    if backend.device != "cpu":
+        with pytest.raises(gn.backend.DeviceMismatchError):
+            op(x, yn)
+    for res, expected in ((op(x, y), ref(xn, yn)), (op(x, 2.0), ref(xn, 2.0)), (op(x, host), ref(xn, yn)),
+                          (op(host, x), ref(yn, xn)), (op(x, np.float64(2.0)), ref(xn, 2.0))):
         assert isinstance(res, gn.Tensor) and res.dtype == np.bool_
         assert not res.requires_grad and res.grad_fn is None
         np.testing.assert_array_equal(res.numpy(), expected)

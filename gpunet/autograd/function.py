@@ -50,7 +50,9 @@ class Function:
                 if a._vc is not None:
                     tracked = True
             else:
-                if isinstance(a, np.generic):  # NumPy scalars act like Python ones: x_f32 * np.float64(2) stays f32
+                # NumPy scalars and 0-d arrays act like Python scalars (x_f32 * np.float64(2) stays float32) on
+                # every device, as torch treats 0-d CPU tensors beside CUDA ones
+                if isinstance(a, np.generic) or type(a) is np.ndarray and a.ndim == 0:
                     a = a.item()
                 arrays.append(a)
                 needs.append(False)

@@ -57,9 +57,25 @@ class Backend:
         raise NotImplementedError
 
     def rand(self, shape, dtype):
-        raise NotImplementedError
+        """U[0, 1) samples. The generators draw float32/float64 only (CuPy's refuses float16): other dtypes are
+        drawn in float32 and cast, and kept below 1 (rounding to float16 could reach it)."""
+        dt = np.dtype(dtype)
+        if dt in (np.float32, np.float64):
+            return self._uniform(shape, dt)
+        u = self._uniform(shape, np.dtype(np.float32)).astype(dt)
+        return self.xp.minimum(u, np.nextafter(dt.type(1), dt.type(0)))
 
     def randn(self, shape, dtype):
+        """Standard normal samples (float16 and other dtypes drawn in float32 and cast)."""
+        dt = np.dtype(dtype)
+        if dt in (np.float32, np.float64):
+            return self._normal(shape, dt)
+        return self._normal(shape, np.dtype(np.float32)).astype(dt)
+
+    def _uniform(self, shape, dtype):  # float32 or float64 only
+        raise NotImplementedError
+
+    def _normal(self, shape, dtype):
         raise NotImplementedError
 
     # ----------------------------------------------------------------- fused ops: reference versions

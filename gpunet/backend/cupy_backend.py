@@ -55,6 +55,7 @@ class CupyBackend(Backend):
     def __init__(self, cupy):
         super().__init__(cupy)
         self.device = f"cuda:{cupy.cuda.Device().id}"
+        self._placeholders = {}
 
     def asarray(self, data, dtype=None):
         return self.xp.asarray(data, dtype=dtype)
@@ -77,10 +78,10 @@ class CupyBackend(Backend):
             self._rng = self.xp.random.RandomState(self._seed)
         return self._rng
 
-    def rand(self, shape, dtype):
+    def _uniform(self, shape, dtype):
         return self.rng().random_sample(shape, dtype=dtype)
 
-    def randn(self, shape, dtype):
+    def _normal(self, shape, dtype):
         return self.rng().standard_normal(shape, dtype=dtype)
 
     # ----------------------------------------------------------------- dtype guard
@@ -101,6 +102,14 @@ class CupyBackend(Backend):
                 return False
         return True
 
+    def _unused(self, dtype):
+        """A one-element device array of ``dtype`` for a pointer parameter the kernel does not read in this
+        launch (each pointer must still point to its parameter's type: the emulator's argument check)."""
+        a = self._placeholders.get(dtype)
+        if a is None:
+            a = self._placeholders[dtype] = self.xp.zeros(1, dtype=dtype)
+        return a
+
     def _dense(self, a, dtype):
         """``a`` as a C-contiguous array of ``dtype`` (no copy when it already is one)."""
         return self.xp.ascontiguousarray(a, dtype=dtype)
@@ -120,7 +129,8 @@ class CupyBackend(Backend):
         T = z.dtype.type
         grid, block = _grid_1d(z.size)
         K.kernel("bias_act_forward")(z.dtype)(grid, block, (
-            z, z if b is None else b, y, z if mask is None else mask, np.int64(z.size), np.int64(cols),
+            z, z if b is None else b, y, self._unused(np.bool_) if mask is None else mask, np.int64(z.size),
+            np.int64(cols),
             np.int32(b is not None), np.int32(y is not z), np.int32(K.ACT_CODES[act]), T(alpha)))
         saved = mask if act in _SAVES_MASK else y if act in _SAVES_Y else z if act in _SAVES_Z else None
         return y, saved
@@ -148,10 +158,12 @@ class CupyBackend(Backend):
         dz = xp.empty_like(g) if write_dz else g
         db = xp.zeros(cols, dtype=g.dtype) if need_b else None
         if write_dz or need_b:
-            s = g if saved is None else xp.ascontiguousarray(saved)
+            s = None if saved is None else xp.ascontiguousarray(saved)
+            is_mask = s is not None and s.dtype == np.bool_
             grid, block = _grid_columns(rows, cols)
             K.kernel("act_backward_bias_grad")(g.dtype)(grid, block, (
-                g, s, s, dz, g if db is None else db, np.int64(rows), np.int64(cols),
+                g, g if s is None or is_mask else s, s if is_mask else self._unused(np.bool_), dz,
+                g if db is None else db, np.int64(rows), np.int64(cols),
                 np.int32(K.ACT_CODES[act]), g.dtype.type(alpha), np.int32(write_dz), np.int32(need_b)),
                 shared_mem=block[0] * block[1] * g.itemsize)
         dx = xp.matmul(dz, W) if need_x else None
@@ -201,7 +213,8 @@ class CupyBackend(Backend):
             ws_mean = xp.empty((parts, cols), dtype=x.dtype)
             ws_m2 = xp.empty((parts, cols), dtype=x.dtype)
         else:
-            ws_n = ws_mean = ws_m2 = mean  # not touched: the single row of blocks finalizes itself
+            ws_mean = ws_m2 = mean  # not touched: the single row of blocks finalizes itself
+            ws_n = self._unused(np.int64)
         rm = running_mean if has_running else mean
         rv = running_var if has_running else mean
         hyper = (np.int32(has_running), T(0.0 if momentum is None else momentum), T(eps),

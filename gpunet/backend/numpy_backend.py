@@ -30,17 +30,11 @@ class NumpyBackend(Backend):
             self._rng = np.random.default_rng(self._seed)
         return self._rng
 
-    def rand(self, shape, dtype):
-        dtype = np.dtype(dtype)
-        if dtype in (np.float32, np.float64):
-            return self.rng().random(shape, dtype=dtype)
-        return self.rng().random(shape).astype(dtype)
+    def _uniform(self, shape, dtype):
+        return self.rng().random(shape, dtype=dtype)
 
-    def randn(self, shape, dtype):
-        dtype = np.dtype(dtype)
-        if dtype in (np.float32, np.float64):
-            return self.rng().standard_normal(shape, dtype=dtype)
-        return self.rng().standard_normal(shape).astype(dtype)
+    def _normal(self, shape, dtype):
+        return self.rng().standard_normal(shape, dtype=dtype)
 
     # ----------------------------------------------------------------- fused ops (compiled, one pass each)
     def linear_act_forward(self, x, W, b, act, alpha=0.01):

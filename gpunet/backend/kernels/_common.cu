@@ -26,6 +26,26 @@ __device__ __forceinline__ T gn_sigmoid(T z) {
     return z >= T(0) ? T(1) / (T(1) + e) : e / (T(1) + e);
 }
 
+// ---------------------------------------------------------------------------------------- atomics
+// atomicAdd on double exists from compute capability 6.0 (Pascal) on; before, a compare-and-swap loop.
+template <typename T>
+__device__ __forceinline__ T gn_atomic_add(T* address, T value) {
+    return atomicAdd(address, value);
+}
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 600
+template <>
+__device__ __forceinline__ double gn_atomic_add<double>(double* address, double value) {
+    unsigned long long* bits = reinterpret_cast<unsigned long long*>(address);
+    unsigned long long old = *bits, assumed;
+    do {
+        assumed = old;
+        old = atomicCAS(bits, assumed,
+                        (unsigned long long)__double_as_longlong(value + __longlong_as_double((long long)assumed)));
+    } while (assumed != old);  // integer comparison: also ends when the value is NaN
+    return __longlong_as_double((long long)old);
+}
+#endif
+
 // ---------------------------------------------------------------------------------------- launch helpers
 // Global thread index and grid stride of a 1-D launch, in 64 bits.
 __device__ __forceinline__ long long gn_thread_index() {

@@ -139,8 +139,8 @@ __global__ void bn_backward_reduce(const T* dy, const T* xhat, T* dbeta, T* dgam
     gn_tree_sum_y(s_b);  // its __syncthreads() also publish s_g
     gn_tree_sum_y(s_g);
     if (threadIdx.y == 0 && c < cols) {
-        atomicAdd(dbeta + c, s_b[threadIdx.x]);
-        atomicAdd(dgamma + c, s_g[threadIdx.x]);
+        gn_atomic_add(dbeta + c, s_b[threadIdx.x]);
+        gn_atomic_add(dgamma + c, s_g[threadIdx.x]);
     }
 }
 

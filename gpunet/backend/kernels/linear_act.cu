@@ -115,6 +115,6 @@ __global__ void act_backward_bias_grad(const T* dy, const T* saved, const bool* 
     if (want_db) {
         part[gn_slot()] = acc;
         gn_tree_sum_y(part);
-        if (threadIdx.y == 0 && c < cols) atomicAdd(db + c, part[threadIdx.x]);
+        if (threadIdx.y == 0 && c < cols) gn_atomic_add(db + c, part[threadIdx.x]);
     }
 }
