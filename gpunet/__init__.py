@@ -4,7 +4,8 @@ from ._version import __version__
 from .autograd import (Function, Tensor, arange, as_tensor, enable_grad, full, get_default_dtype,
                        is_grad_enabled, no_grad, ones, ones_like, rand, randn, set_default_dtype, tensor, zeros,
                        zeros_like)
-from .backend import available, manual_seed, use
+from .backend import (are_deterministic_algorithms_enabled, available, manual_seed, use,
+                      use_deterministic_algorithms)
 from .functional.math import (abs, amax, amin, cat, clamp, clip, concatenate, exp, log, matmul, max, mean, min,
                               reshape, return_types, sqrt, stack, sum, transpose, where)
 from .gradcheck import GradcheckError, gradcheck

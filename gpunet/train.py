@@ -18,6 +18,7 @@ import numpy as np
 
 from . import backend as _backend
 from .autograd import Tensor, no_grad
+from .backend import backend_of
 
 __all__ = ["fit", "evaluate", "TrainingError", "Callback", "EarlyStopping", "ModelCheckpoint", "ReseedEachEpoch",
            "FitState", "checkpoint_state", "restore_checkpoint", "HISTORY_KEYS"]
@@ -244,13 +245,20 @@ class _Meter:
     def read(self) -> tuple[float, float | None]:
         if self.n == 0:
             return math.nan, None
-        loss = float(self.loss_sum) / self.n
-        acc = float(self.correct) / self.n if self.with_acc else None
+        loss = _read(self.loss_sum) / self.n
+        acc = _read(self.correct) / self.n if self.with_acc else None
         return loss, acc
 
 
+def _read(a) -> float:
+    """A device scalar on the host; the backend's pending device-side checks (bad labels...) raise here."""
+    if not hasattr(a, "dtype"):
+        return float(a)
+    return float(backend_of((a,)).to_host(a))
+
+
 def _is_finite(loss: Tensor) -> bool:
-    return bool(np.isfinite(float(loss.data)))
+    return bool(np.isfinite(_read(loss.data)))
 
 
 # ----------------------------------------------------------------- progress display

@@ -27,6 +27,7 @@ def backend(request):
         gn.manual_seed(0)
         yield be
         B._current = prev
+        be.flush_checks()  # a failed device-side check the test left unread fails this test, not the next
 
 
 @pytest.fixture(autouse=True)

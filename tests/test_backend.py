@@ -222,3 +222,30 @@ def test_random_numbers_of_every_float_dtype(backend, dtype):
     x = gn.ones(64, 32, dtype=dtype)
     y = gn.functional.dropout(x, p=0.5, training=True)       # dropout on float16 activations
     assert y.dtype == dtype and 0.3 < float((to_numpy(y) == 0).mean()) < 0.7
+
+
+def test_deterministic_algorithms_switch():
+    """One process-wide flag, off by default, as torch.use_deterministic_algorithms; a bool only."""
+    assert gn.are_deterministic_algorithms_enabled() is False
+    gn.use_deterministic_algorithms(True)
+    try:
+        assert gn.are_deterministic_algorithms_enabled() is True
+        assert B.are_deterministic_algorithms_enabled() is True
+    finally:
+        gn.use_deterministic_algorithms(False)
+    assert gn.are_deterministic_algorithms_enabled() is False
+    with pytest.raises(TypeError, match="bool"):
+        gn.use_deterministic_algorithms(1)
+
+
+@pytest.mark.parametrize("value, enabled, warns", [("1", True, False), ("on", True, False), ("0", False, False),
+                                                   ("", False, False), ("maybe", False, True)])
+def test_deterministic_algorithms_from_the_environment(value, enabled, warns):
+    code = ("import warnings; warnings.simplefilter('always')\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    import gpunet\n"
+            "print(gpunet.are_deterministic_algorithms_enabled(), any('GPUNET_DETERMINISTIC' in str(x.message) "
+            "for x in w))")
+    env = {**os.environ, "GPUNET_DETERMINISTIC": value}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == [str(enabled), str(warns)]

@@ -169,13 +169,13 @@ def test_linear_saved_is_interchangeable_with_reference(gpu, rng, act):
         close(g, w, np.float64)
 
 
-def test_linear_falls_back_for_other_dtypes_and_layouts(gpu, rng):
+def test_linear_falls_back_for_other_dtypes_and_takes_strided_input(gpu, rng):
     x16 = dev(gpu, rng.standard_normal((7, 4)), np.float16)
     W16 = dev(gpu, rng.standard_normal((3, 4)), np.float16)
     y, _ = gpu.linear_act_forward(x16, W16, None, "relu")
     y_ref, _ = Backend.linear_act_forward(gpu, x16, W16, None, "relu")
     np.testing.assert_array_equal(host(y), host(y_ref))
-    xt = dev(gpu, rng.standard_normal((4, 7)), np.float32).T  # not C-contiguous
+    xt = dev(gpu, rng.standard_normal((4, 7)), np.float32).T  # not C-contiguous: cuBLAS takes it (fused path)
     W = dev(gpu, rng.standard_normal((3, 4)), np.float32)
     y, _ = gpu.linear_act_forward(xt, W, None, "tanh")
     close(y, Backend.linear_act_forward(gpu, xt, W, None, "tanh")[0], np.float32)

@@ -456,8 +456,9 @@ def test_bce_clamps_the_log_at_minus_100_like_torch(backend):
 
 
 def test_bce_rejects_inputs_outside_0_1_and_suggests_logits(backend):
+    # on the GPU the range check runs on the device and raises at the next host read (.item() here)
     with pytest.raises(ValueError, match=r"\[-0.5, 2.0\].*binary_cross_entropy_with_logits"):
-        L.binary_cross_entropy(leaf([-0.5, 2.0]), np.array([0.0, 1.0]))
+        L.binary_cross_entropy(leaf([-0.5, 2.0]), np.array([0.0, 1.0])).item()
 
 
 def test_pos_weight_must_broadcast_to_the_input(backend):
@@ -526,8 +527,8 @@ def test_gaussian_nll_float_var_matches_torch(backend):
 
 def test_gaussian_nll_rejects_negative_and_misshapen_var(backend):
     x = leaf(np.zeros((2, 3)))
-    with pytest.raises(ValueError, match="negative"):
-        L.gaussian_nll_loss(x, np.zeros((2, 3)), np.array([[1.0, -1.0, 1.0]] * 2))
+    with pytest.raises(ValueError, match="negative"):  # a device-side check on the GPU: raised at .item()
+        L.gaussian_nll_loss(x, np.zeros((2, 3)), np.array([[1.0, -1.0, 1.0]] * 2)).item()
     with pytest.raises(ValueError, match="negative"):
         L.gaussian_nll_loss(x, np.zeros((2, 3)), -1.0)
     with pytest.raises(ValueError, match=r"var of shape \(3,\) does not fit input shape \(2, 3\)"):

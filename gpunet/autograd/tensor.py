@@ -131,6 +131,8 @@ class Tensor(TensorMethods):
         if self.data.size != 1:
             raise ValueError(f"item(): only a tensor with one element can be converted to a Python scalar, "
                              f"got shape {self.shape}")
+        if type(self.data) is not np.ndarray:  # a device read: pending device-side checks are read with it
+            _backend.backend_of((self.data,)).flush_checks()
         return self.data.item()
 
     def tolist(self):

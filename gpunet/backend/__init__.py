@@ -10,11 +10,14 @@ import warnings
 
 import numpy as np
 
+from ._deferred import sync_checks
+from ._determinism import are_deterministic_algorithms_enabled, use_deterministic_algorithms
 from .base import Backend
 from .numpy_backend import NumpyBackend
 
-__all__ = ["Backend", "DeviceMismatchError", "BackendUnavailableError", "current", "use", "get", "available",
-           "backend_of", "cupy_status", "cpu_fallback_notice", "manual_seed", "host_rng"]
+__all__ = ["sync_checks", "Backend", "DeviceMismatchError", "BackendUnavailableError", "current", "use", "get", "available",
+           "backend_of", "cupy_status", "cpu_fallback_notice", "manual_seed", "host_rng",
+           "use_deterministic_algorithms", "are_deterministic_algorithms_enabled"]
 
 
 class BackendUnavailableError(RuntimeError):

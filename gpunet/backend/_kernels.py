@@ -25,8 +25,9 @@ MODULES: dict[str, tuple[str, ...]] = {
     "linear_act": ("bias_act_forward", "act_backward_bias_grad"),
     "batchnorm": ("bn_stats", "bn_finalize", "bn_invstd", "bn_normalize", "bn_backward_reduce",
                   "bn_backward_dx"),
-    "softmax_xent": ("softmax_xent_forward", "softmax_xent_backward"),
+    "softmax_xent": ("softmax_xent_forward", "softmax_xent_backward", "label_check"),
     "optim": ("sgd_update", "adam_update", "rmsprop_update", "adagrad_update", "adadelta_update"),
+    "reduce": ("column_sum",),
 }
 
 PRELUDE = "_common"

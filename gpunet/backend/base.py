@@ -212,6 +212,26 @@ class Backend:
         d *= xp.broadcast_to(grad_rows, (d.shape[0],))[:, None].astype(d.dtype, copy=False)
         return d
 
+    # ----------------------------------------------------------------- input checks (deferred on the GPU)
+    def check_labels(self, target, n_classes: int, ignore_index, report) -> bool:
+        """Call ``report(flat)`` (which raises) for the first entry of the integer ``target`` outside
+        [0, n_classes) that is not ``ignore_index``; return whether some entry may equal ``ignore_index``. Here
+        (and on the CPU) at once; the GPU backend checks on the device and reports at the next host read
+        (:mod:`._deferred`), so a training step needs no sync."""
+        flat, ignored = self.label_summary(target, n_classes, ignore_index)
+        if flat >= 0:
+            report(flat)
+        return ignored
+
+    def check_later(self, bad, report) -> None:
+        """``report()`` (which raises) when the boolean 0-d array ``bad`` is True: at once here, at the next host
+        read on the GPU."""
+        if bool(bad):
+            report()
+
+    def flush_checks(self) -> None:
+        """Run the ``report`` of a failed device-side check still pending (none pend on the CPU)."""
+
     def label_summary(self, target, n_classes: int, ignore_index=None) -> tuple[int, bool]:
         """``(first, ignored)`` for integer class labels: the flat index of the first entry outside
         [0, n_classes) that is not ``ignore_index`` (−1 if none), and whether some entry equals ``ignore_index``

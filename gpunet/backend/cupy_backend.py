@@ -1,47 +1,25 @@
 """GPU backend: CuPy. Imported only after :func:`gpunet.backend.cupy_status` found a usable device.
 
 The fused ops of :class:`~gpunet.backend.base.Backend` are overridden with the CUDA kernels of ``kernels/*.cu``
-(loaded by :mod:`._kernels`): cuBLAS for the GEMMs, then one kernel per pass. A dtype guard sends anything that
-is not float32/float64, one dtype, C-contiguous and non-empty to the reference (the base class). The ``saved``
-objects have the reference's layout (bool mask, output, pre-activation; ``(x_hat, invstd)``), so either path can
-run the backward of the other.
+(loaded by :mod:`._kernels`): cuBLAS for the GEMMs, then one kernel per pass; batch norm is the mixin of
+:mod:`._cupy_batchnorm`, launch geometry in :mod:`._cuda_launch`. A dtype guard sends anything that is not
+float32/float64, one dtype and non-empty, or not C-contiguous where a kernel indexes it (a GEMM operand may have
+any layout), to the reference (the base class). The ``saved`` objects have the reference's layout (bool mask,
+output, pre-activation; ``(x_hat, invstd)``), so either path can run the backward of the other.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from . import _kernels as K
+from ._cuda_launch import _MAX_GRID_X, _grid_1d, _grid_columns, column_totals, finish_totals
+from ._cupy_batchnorm import CupyBatchNorm
+from ._deferred import DeferredChecks
 from .base import Backend
 
-_BLOCK = 256             # threads per block of every launch
-_ROWS_PER_THREAD = 16    # rows one thread of a column reduction visits (sets the grid's height)
-_MAX_GRID_X = 2**31 - 1
-_MAX_GRID_Y = 65535
 _SAVES_Z = ("gelu", "gelu_tanh", "silu")
 _SAVES_MASK = ("relu", "leaky_relu")
 _SAVES_Y = ("sigmoid", "tanh")
-
-
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-def _grid_1d(n: int):
-    """(grid, block) of a 1-D grid-stride launch over ``n`` elements."""
-    return (max(1, min(_cdiv(n, _BLOCK), _MAX_GRID_X)),), (_BLOCK,)
-
-
-def _grid_columns(rows: int, cols: int):
-    """(grid, block) of a column reduction over a (rows, cols) array (see kernels/_common.cu).
-
-    ``bx`` threads across columns (a power of two up to 32, fewer for narrow arrays), ``by = 256 / bx`` down
-    the rows; the grid covers every column once and has enough rows of blocks for each thread to visit about
-    ``_ROWS_PER_THREAD`` rows."""
-    bx = min(32, 1 << max(cols - 1, 0).bit_length())
-    by = _BLOCK // bx
-    gx = min(_cdiv(cols, bx), _MAX_GRID_X)
-    gy = max(1, min(_cdiv(rows, by * _ROWS_PER_THREAD), _MAX_GRID_Y))
-    return (gx, gy), (bx, by)
 
 
 def _row_block(cols: int) -> int:
@@ -49,24 +27,53 @@ def _row_block(cols: int) -> int:
     return min(512, max(32, 1 << max(cols - 1, 0).bit_length()))
 
 
-class CupyBackend(Backend):
+class CupyBackend(CupyBatchNorm, Backend):
     name = "cupy"
 
     def __init__(self, cupy):
         super().__init__(cupy)
         self.device = f"cuda:{cupy.cuda.Device().id}"
         self._placeholders = {}
+        xp = cupy
+        self._checks = DeferredChecks(lambda a: a.get(),
+                                      lambda vs: xp.stack([xp.asarray(v, dtype=xp.int64).reshape(()) for v in vs]))
 
     def asarray(self, data, dtype=None):
         return self.xp.asarray(data, dtype=dtype)
 
     def to_host(self, a) -> np.ndarray:
+        self._checks.flush()  # a host read waits anyway: the pending device-side checks come with it
         if isinstance(a, self.xp.ndarray):
             return a.get()
         return np.asarray(a)
 
     def synchronize(self) -> None:
+        self._checks.flush()
         self.xp.cuda.get_current_stream().synchronize()
+
+    # ----------------------------------------------------------------- input checks, on the device
+    def check_labels(self, target, n_classes: int, ignore_index, report) -> bool:
+        """ONE kernel finds the first bad label into a device slot; read at the next host read (no sync)."""
+        xp = self.xp
+        t = target.reshape(-1)
+        n = t.size
+        if n == 0:
+            return False
+        if t.dtype != np.int64 or not t.flags.c_contiguous:
+            t = xp.ascontiguousarray(t, dtype=xp.int64)
+        slot = xp.full(1, n, dtype=xp.int64)  # n: no bad label
+        grid, block = _grid_1d(n)
+        K.kernel("label_check")(np.float32)(grid, block, (
+            t, np.int64(n), np.int64(n_classes), np.int64(0 if ignore_index is None else ignore_index),
+            np.int32(ignore_index is not None), slot))
+        self._checks.add(slot, lambda v: v < n, report)
+        return ignore_index is not None  # unknown without a read: the caller masks
+
+    def check_later(self, bad, report) -> None:
+        self._checks.add(bad, bool, lambda v: report())
+
+    def flush_checks(self) -> None:
+        self._checks.flush()
 
     def scatter_add(self, target, index, values) -> None:
         import cupyx
@@ -85,14 +92,16 @@ class CupyBackend(Backend):
         return self.rng().standard_normal(shape, dtype=dtype)
 
     # ----------------------------------------------------------------- dtype guard
-    def _fusable(self, *arrays) -> bool:
+    def _fusable(self, *arrays, strided=()) -> bool:
         """True when every non-None argument is a non-empty C-contiguous device array of one float32/float64
-        dtype: what the kernels handle."""
+        dtype: what the kernels handle. Arrays in ``strided`` (those that only reach cuBLAS through
+        ``xp.matmul``, which takes any strides: a transposed or tied weight) may have any layout."""
         dt = None
-        for a in arrays:
+        n_dense = len(arrays)
+        for i, a in enumerate(arrays + tuple(strided)):
             if a is None:
                 continue
-            if not isinstance(a, self.xp.ndarray) or not a.flags.c_contiguous or a.size == 0:
+            if not isinstance(a, self.xp.ndarray) or a.size == 0 or (i < n_dense and not a.flags.c_contiguous):
                 return False
             if dt is None:
                 if not K.supported_dtype(a.dtype):
@@ -116,14 +125,18 @@ class CupyBackend(Backend):
 
     # ----------------------------------------------------------------- linear + bias + activation
     def linear_act_forward(self, x, W, b, act: str, alpha: float = 0.01):
-        """GEMM ``z = x Wᵀ`` (cuBLAS), then ONE pass: ``z += b``, ``y = act(z)``, mask/keep for backward."""
-        if x.ndim != 2 or W.ndim != 2 or act not in K.ACT_CODES or not self._fusable(x, W, b):
+        """GEMM ``z = x Wᵀ`` (cuBLAS; x and W in any layout), then ONE pass: ``z += b``, ``y = act(z)``,
+        mask/keep for backward (none for identity without bias: z is y)."""
+        if x.ndim != 2 or W.ndim != 2 or act not in K.ACT_CODES or not self._fusable(b, strided=(x, W)):
             return super().linear_act_forward(x, W, b, act, alpha)
         xp = self.xp
         z = xp.matmul(x, W.T)
         rows, cols = z.shape
         if z.size == 0:
             return super().linear_act_forward(x, W, b, act, alpha)
+        if act == "identity" and b is None:
+            return z, None
+        z = self._dense(z, z.dtype)  # what cuBLAS returns already is: no copy
         y = xp.empty_like(z) if act in _SAVES_Z else z
         mask = xp.empty(z.shape, dtype=xp.bool_) if act in _SAVES_MASK else None
         T = z.dtype.type
@@ -145,9 +158,11 @@ class CupyBackend(Backend):
     def linear_act_backward(self, x, W, saved, grad_y, act: str, alpha: float = 0.01,
                             need_x: bool = True, need_W: bool = True, need_b: bool = True,
                             overwrite_grad: bool = False):
-        """ONE pass: ``dz = dy ⊙ act'`` and ``db = Σ_rows dz`` (block partials + atomicAdd); then cuBLAS
-        ``dx = dz W`` and ``dW = dzᵀ x``."""
-        if (x.ndim != 2 or grad_y.ndim != 2 or act not in K.ACT_CODES or not self._fusable(x, W)
+        """ONE pass: ``dz = dy ⊙ act'`` and ``db = Σ_rows dz`` (block partials + atomicAdd, or a fixed-order
+        second pass in deterministic mode: :func:`._cuda_launch.column_totals`); then cuBLAS ``dx = dz W`` and
+        ``dW = dzᵀ x``. dz is written over the gradient when it is ours: ``overwrite_grad``, or the dense copy
+        made here. No launch at all when nothing is to be computed (identity without db, or no gradient wanted)."""
+        if (x.ndim != 2 or grad_y.ndim != 2 or act not in K.ACT_CODES or not self._fusable(strided=(x, W))
                 or not isinstance(grad_y, self.xp.ndarray) or grad_y.dtype != x.dtype or grad_y.size == 0
                 or not self._linear_saved_ok(saved, act, grad_y.shape, x.dtype)):
             return super().linear_act_backward(x, W, saved, grad_y, act, alpha, need_x, need_W, need_b)
@@ -155,109 +170,24 @@ class CupyBackend(Backend):
         g = self._dense(grad_y, x.dtype)
         rows, cols = g.shape
         write_dz = act != "identity" and (need_x or need_W)
-        dz = xp.empty_like(g) if write_dz else g
-        db = xp.zeros(cols, dtype=g.dtype) if need_b else None
+        own = overwrite_grad or (g is not grad_y and g.base is None)  # the kernel reads dy[i], then writes dz[i]
+        dz = xp.empty_like(g) if write_dz and not own else g
+        db = None
         if write_dz or need_b:
-            s = None if saved is None else xp.ascontiguousarray(saved)
+            s = None if saved is None or act == "identity" else xp.ascontiguousarray(saved)
             is_mask = s is not None and s.dtype == np.bool_
             grid, block = _grid_columns(rows, cols)
+            db, db_dst, ld = column_totals(xp, grid, cols, g.dtype) if need_b else (None, g, 0)
             K.kernel("act_backward_bias_grad")(g.dtype)(grid, block, (
                 g, g if s is None or is_mask else s, s if is_mask else self._unused(np.bool_), dz,
-                g if db is None else db, np.int64(rows), np.int64(cols),
-                np.int32(K.ACT_CODES[act]), g.dtype.type(alpha), np.int32(write_dz), np.int32(need_b)),
-                shared_mem=block[0] * block[1] * g.itemsize)
+                db_dst, np.int64(rows), np.int64(cols),
+                np.int32(K.ACT_CODES[act]), g.dtype.type(alpha), np.int32(write_dz), np.int32(need_b),
+                np.int64(ld)), shared_mem=block[0] * block[1] * g.itemsize)
+            if need_b:
+                finish_totals(db, db_dst)
         dx = xp.matmul(dz, W) if need_x else None
         dW = xp.matmul(dz.T, x) if need_W else None
         return dx, dW, db
-
-    # ----------------------------------------------------------------- batch norm
-    def batchnorm_forward(self, x, gamma, beta, running_mean, running_var, training: bool,
-                          momentum: float, eps: float):
-        """Training: ONE pass of per-thread Welford + Chan merge (plus a tiny merge of the block partials when
-        the batch spans several rows of blocks; running statistics updated there, in place); evaluation: a tiny
-        invstd kernel. Then ONE pass ``x̂ = (x − μ)·invstd``, ``y = x̂·γ + β``."""
-        has_running = running_mean is not None and running_var is not None
-        if (x.ndim != 2 or (gamma is None) != (beta is None) or (not training and not has_running)
-                or (training and has_running and momentum is None)
-                or not self._fusable(x, gamma, beta, running_mean, running_var)):
-            return super().batchnorm_forward(x, gamma, beta, running_mean, running_var, training, momentum, eps)
-        xp = self.xp
-        rows, cols = x.shape
-        T = x.dtype.type
-        invstd = xp.empty(cols, dtype=x.dtype)
-        if training:
-            mean = self._batch_stats(x, invstd, running_mean, running_var, has_running, momentum, eps)
-        else:
-            mean = running_mean
-            grid, block = _grid_1d(cols)
-            K.kernel("bn_invstd")(x.dtype)(grid, block, (running_var, invstd, np.int64(cols), T(eps)))
-        affine = gamma is not None
-        y = xp.empty_like(x)
-        xhat = xp.empty_like(x) if affine else y
-        grid, block = _grid_1d(x.size)
-        K.kernel("bn_normalize")(x.dtype)(grid, block, (
-            x, mean, invstd, gamma if affine else x, beta if affine else x, xhat, y, np.int64(x.size),
-            np.int64(cols), np.int32(affine)))
-        return y, (xhat, invstd)
-
-    def _batch_stats(self, x, invstd, running_mean, running_var, has_running, momentum, eps):
-        """Batch mean (returned) and invstd (written) of x's columns; running statistics updated in place."""
-        xp = self.xp
-        rows, cols = x.shape
-        T = x.dtype.type
-        mean = xp.empty(cols, dtype=x.dtype)
-        grid, block = _grid_columns(rows, cols)
-        parts = grid[1]
-        if parts > 1:
-            ws_n = xp.empty((parts, cols), dtype=xp.int64)
-            ws_mean = xp.empty((parts, cols), dtype=x.dtype)
-            ws_m2 = xp.empty((parts, cols), dtype=x.dtype)
-        else:
-            ws_mean = ws_m2 = mean  # not touched: the single row of blocks finalizes itself
-            ws_n = self._unused(np.int64)
-        rm = running_mean if has_running else mean
-        rv = running_var if has_running else mean
-        hyper = (np.int32(has_running), T(0.0 if momentum is None else momentum), T(eps),
-                 T(rows / max(rows - 1, 1)))
-        K.kernel("bn_stats")(x.dtype)(grid, block, (
-            x, np.int64(rows), np.int64(cols), ws_n, ws_mean, ws_m2, mean, invstd, rm, rv) + hyper,
-            shared_mem=block[0] * block[1] * (8 + 2 * x.itemsize))
-        if parts > 1:
-            g1, b1 = _grid_1d(cols)
-            K.kernel("bn_finalize")(x.dtype)(g1, b1, (
-                x, ws_n, ws_mean, ws_m2, np.int64(parts), np.int64(cols), mean, invstd, rm, rv) + hyper)
-        return mean
-
-    def batchnorm_backward(self, saved, gamma, grad_y, training: bool,
-                           need_x: bool = True, need_affine: bool = True):
-        """ONE reduction pass (Σdy, Σdy·x̂ per feature; skipped when not needed), then ONE pass for dx."""
-        xhat, invstd = saved
-        if (grad_y.ndim != 2 or not isinstance(grad_y, self.xp.ndarray) or grad_y.shape != xhat.shape
-                or not self._fusable(xhat, invstd, gamma) or grad_y.dtype != xhat.dtype):
-            return super().batchnorm_backward(saved, gamma, grad_y, training, need_x, need_affine)
-        xp = self.xp
-        g = self._dense(grad_y, xhat.dtype)
-        rows, cols = g.shape
-        has_gamma = gamma is not None
-        dgamma = dbeta = None
-        if (need_x and training) or (need_affine and has_gamma):
-            dbeta = xp.zeros(cols, dtype=g.dtype)
-            dgamma = xp.zeros(cols, dtype=g.dtype)
-            grid, block = _grid_columns(rows, cols)
-            K.kernel("bn_backward_reduce")(g.dtype)(grid, block, (
-                g, xhat, dbeta, dgamma, np.int64(rows), np.int64(cols)),
-                shared_mem=2 * block[0] * block[1] * g.itemsize)
-        dx = None
-        if need_x:
-            dx = xp.empty_like(g)
-            grid, block = _grid_1d(g.size)
-            K.kernel("bn_backward_dx")(g.dtype)(grid, block, (
-                g, xhat, invstd, gamma if has_gamma else invstd, invstd if dbeta is None else dbeta,
-                invstd if dgamma is None else dgamma, dx, np.int64(g.size), np.int64(cols),
-                np.int32(has_gamma), np.int32(training), g.dtype.type(rows)))
-        if not need_affine or not has_gamma:
-            dgamma = dbeta = None
-        return dx, dgamma, dbeta
 
     # ----------------------------------------------------------------- softmax + cross-entropy
     def _int_target(self, target, rows):

@@ -68,13 +68,27 @@ class BatchNorm1d(Module):
                              f"layer was built with num_features={self.num_features}")
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data += 1
-            if self.momentum is None:
-                factor = 1.0 / float(self.num_batches_tracked.data)
+            factor = self._count_batch()
         use_batch = self.training or self.running_mean is None
         track = not self.training or self.track_running_stats
         return batch_norm(x, self.running_mean if track else None, self.running_var if track else None,
                           self.weight, self.bias, use_batch, factor, self.eps)
+
+    def _count_batch(self) -> float:
+        """Bump ``num_batches_tracked``; return this batch's momentum (1/n for ``momentum=None``, the cumulative
+        average, as torch). The count is mirrored on the host, so that needs no device read per batch: the
+        buffer is read again only after it was replaced or written (``to()``, ``load_state_dict``, init)."""
+        nbt = self.num_batches_tracked
+        nbt.data += 1
+        if self.momentum is not None:
+            return self.momentum
+        d = self.__dict__  # not Module.__setattr__: this is no change of the module's structure
+        if d.get("_nbt_array") is nbt.data and d.get("_nbt_version") == nbt._version:
+            d["_nbt_host"] += 1
+        else:
+            d["_nbt_host"] = int(nbt.item())
+            d["_nbt_array"], d["_nbt_version"] = nbt.data, nbt._version
+        return 1.0 / d["_nbt_host"]
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

@@ -338,6 +338,8 @@ int launch(void (*kernel)(P...), void** args, const unsigned* grid, const unsign
 GNEMU_ATOMIC_INT(int)
 GNEMU_ATOMIC_INT(unsigned int)
 GNEMU_ATOMIC_INT(unsigned long long)
+inline long long atomicMin(long long* p, long long v) { long long o = *p; if (v < o) *p = v; return o; }
+inline long long atomicMax(long long* p, long long v) { long long o = *p; if (v > o) *p = v; return o; }
 GNEMU_ATOMIC(float)
 #if __CUDA_ARCH__ >= 600  // before compute capability 6.0 CUDA has no atomicAdd on double: neither has this
 GNEMU_ATOMIC(double)

@@ -112,6 +112,21 @@ __device__ __forceinline__ unsigned int gn_slot() {
     return threadIdx.y * blockDim.x + threadIdx.x;
 }
 
+// The end of a column reduction: the block's total v of column c goes into out.
+//   ld == 0: atomicAdd into out (zeroed by the host). Fast, but the blocks' additions land in whatever order
+//            they run, so a float total can differ in its last bits from run to run.
+//   ld > 0:  a plain store of this block row's partial, out[blockIdx.y * ld + c]: the total itself when
+//            gridDim.y == 1, else a (gridDim.y x ld) workspace that column_sum (reduce.cu) adds up in a fixed
+//            order (deterministic mode, gpunet.use_deterministic_algorithms).
+template <typename T>
+__device__ __forceinline__ void gn_column_store(T* out, long long c, T v, long long ld) {
+    if (ld > 0) {
+        out[(long long)blockIdx.y * ld + c] = v;
+    } else {
+        gn_atomic_add(out + c, v);
+    }
+}
+
 // Tree sum over threadIdx.y of a (by x bx) shared tile: afterwards part[threadIdx.x] holds the column's sum.
 // Every thread of the block must call it, after writing its own slot.
 template <typename T>

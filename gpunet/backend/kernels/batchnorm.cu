@@ -6,7 +6,8 @@
 //                     -> bn_normalize (one pass: x_hat = (x - mean) * invstd, y = x_hat * gamma + beta)
 //   eval forward:     bn_invstd (cols threads) -> bn_normalize with the running mean
 //   backward:         bn_backward_reduce (one pass: sum(dy), sum(dy * x_hat) per column, atomicAdd into zeroed
-//                     outputs; skipped in eval when no affine gradient is wanted) -> bn_backward_dx (one pass).
+//                     outputs, or per-block-row partials summed by column_sum of reduce.cu in deterministic
+//                     mode; skipped in eval when no affine gradient is wanted) -> bn_backward_dx (one pass).
 // Statistics are accumulated in T: Welford in float for float32 and in double for float64. Every column is shifted
 // by its first element (shift = x[0, c], the same in every block) before accumulating, so the moments are of
 // values of the size of the spread, not of the mean: a column of 1e4 + N(0, 1) in float32 keeps its variance to
@@ -116,11 +117,12 @@ __global__ void bn_normalize(const T* x, const T* mean, const T* invstd, const T
     }
 }
 
-// Column launch over dy and x_hat: dbeta[c] += sum(dy), dgamma[c] += sum(dy * x_hat) over this block's rows
-// (atomicAdd; the host zeroed both). Dynamic shared memory: 2 * bx * by * sizeof(T) bytes.
+// Column launch over dy and x_hat: sum(dy) and sum(dy * x_hat) over this block's rows, into dbeta and dgamma by
+// gn_column_store (ld == 0: atomicAdd, the host zeroed both; ld > 0: this block row's partials at
+// [blockIdx.y * ld + c]). Dynamic shared memory: 2 * bx * by * sizeof(T) bytes.
 template <typename T>
 __global__ void bn_backward_reduce(const T* dy, const T* xhat, T* dbeta, T* dgamma, long long rows,
-                                   long long cols) {
+                                   long long cols, long long ld) {
     const unsigned int nt = blockDim.x * blockDim.y;
     T* s_b = reinterpret_cast<T*>(gn_smem);
     T* s_g = s_b + nt;
@@ -139,8 +141,8 @@ __global__ void bn_backward_reduce(const T* dy, const T* xhat, T* dbeta, T* dgam
     gn_tree_sum_y(s_b);  // its __syncthreads() also publish s_g
     gn_tree_sum_y(s_g);
     if (threadIdx.y == 0 && c < cols) {
-        gn_atomic_add(dbeta + c, s_b[threadIdx.x]);
-        gn_atomic_add(dgamma + c, s_g[threadIdx.x]);
+        gn_column_store(dbeta, c, s_b[threadIdx.x], ld);
+        gn_column_store(dgamma, c, s_g[threadIdx.x], ld);
     }
 }
 

@@ -1,7 +1,8 @@
 // Fused linear layer, the parts around the cuBLAS GEMMs.
 //
 //   forward:  z = x @ W^T (cuBLAS), then bias_act_forward: z += b; y = act(z); keep what backward needs.
-//   backward: act_backward_bias_grad: dz = dy * act'(.) and db = sum over rows of dz, in one pass;
+//   backward: act_backward_bias_grad: dz = dy * act'(.) and db = sum over rows of dz, in one pass (plus
+//             column_sum of reduce.cu over the block rows' partials in deterministic mode);
 //             then dX = dz @ W and dW = dz^T @ x (cuBLAS).
 //
 // GN_ACT_* (activation codes) are #defined by _kernels.py from Backend.FUSED_ACTIVATIONS.
@@ -90,13 +91,16 @@ __global__ void bias_act_forward(T* z, const T* bias, T* y, bool* mask, long lon
 
 // Activation derivative and bias gradient in one pass over dy (rows x cols, row-major), with the column launch
 // of _common.cu. Each thread sums its column's dz over its rows in a register; the by partial sums of a column
-// are added in shared memory (bx*by*sizeof(T) bytes of dynamic shared memory) and one atomicAdd per column and
-// block adds the result into db, which the host zeroed. dz is written only when write_dz (identity needs no copy
-// of dy), db only when want_db; both flags are uniform over the grid, so every thread reaches __syncthreads().
+// are added in shared memory (bx*by*sizeof(T) bytes of dynamic shared memory) and the block's total per column
+// goes into db by gn_column_store: atomicAdd into the zeroed db (ld == 0), or stored as this block row's partial
+// db[blockIdx.y * ld + c] (ld > 0; the total when the grid has one row of blocks). dz is written only when
+// write_dz (identity needs no copy of dy), db only when want_db; both flags are uniform over the grid, so every
+// thread reaches __syncthreads(). dz may be dy itself (in place): each element is read before it is written, by
+// the same thread.
 template <typename T>
 __global__ void act_backward_bias_grad(const T* dy, const T* saved, const bool* mask, T* dz, T* db,
                                        long long rows, long long cols, int act, T alpha, int write_dz,
-                                       int want_db) {
+                                       int want_db, long long ld) {
     T* part = reinterpret_cast<T*>(gn_smem);
     const long long c = gn_column();
     const bool want_mask = (act == GN_ACT_RELU || act == GN_ACT_LEAKY_RELU);
@@ -115,6 +119,6 @@ __global__ void act_backward_bias_grad(const T* dy, const T* saved, const bool* 
     if (want_db) {
         part[gn_slot()] = acc;
         gn_tree_sum_y(part);
-        if (threadIdx.y == 0 && c < cols) gn_atomic_add(db + c, part[threadIdx.x]);
+        if (threadIdx.y == 0 && c < cols) gn_column_store(db, c, part[threadIdx.x], ld);
     }
 }

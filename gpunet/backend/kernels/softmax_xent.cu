@@ -69,3 +69,15 @@ __global__ void softmax_xent_backward(const T* probs, const long long* target, c
         dlogits[i] = d * grad_rows[r];
     }
 }
+
+// Class-label check, 1-D launch over the n labels: *first <- the least i whose target[i] is outside
+// [0, n_classes) and is not the ignore index (when has_ignore); the host presets *first = n (no bad label) and
+// reads it later, with other pending checks (gpunet/backend/_deferred.py). T is unused (one per module dtype).
+template <typename T>
+__global__ void label_check(const long long* target, long long n, long long n_classes, long long ignore,
+                            int has_ignore, long long* first) {
+    for (long long i = gn_thread_index(); i < n; i += gn_grid_stride()) {
+        const long long t = target[i];
+        if ((t < 0 || t >= n_classes) && !(has_ignore && t == ignore)) atomicMin(first, i);
+    }
+}
