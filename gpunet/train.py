@@ -2,12 +2,14 @@
 
 Loss and correct-prediction counts are accumulated as device scalars and read back only every ``log_every``
 batches (for the progress bar) and at the end of an epoch, so the loop does not wait for the device after each
-batch. The one exception is the finiteness check of the loss (``check_finite``), which must know the loss before
-the optimizer step: on a GPU it reads back one flag per batch; pass ``check_finite=False`` for a fully
-asynchronous loop.
+batch. The finiteness check of the loss (``check_finite``) must act before the optimizer step: on a GPU, with
+gpunet's optimizers, it stays on the device (a non-finite loss makes every later update of the epoch a no-op
+there, and the flag is read with the ``log_every`` reads, where the error is raised); on the CPU, or with another
+optimizer, it reads the loss every batch.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -250,6 +252,58 @@ class _Meter:
         return loss, acc
 
 
+_NO_GUARD = contextlib.nullcontext()
+
+
+class _FiniteGuard:
+    """``fit``'s check that the loss is finite before the optimizer step, so a NaN/inf batch leaves the weights.
+
+    Where reading the loss back costs a host sync (the GPU) and the optimizer is one of gpunet's (whose fused
+    updates take a skip flag), the check stays on the device: a sticky flag is set by the first non-finite loss,
+    every later update of the epoch is a no-op on the device, and the flag is read with the ``log_every`` reads,
+    where the error is raised. Elsewhere (the CPU, other optimizers) the loss is read at once, every batch."""
+
+    def __init__(self, optimizer, epoch: int):
+        self.optimizer, self.epoch = optimizer, epoch
+        self.flag = None      # device int32 (1,): 1 from the first non-finite loss on
+        self.first = None     # device int64 (1,): that batch's index
+        self.unread = False   # a step since the last read
+
+    def step(self, loss: Tensor, b: int, where: str):
+        be = backend_of((loss.data,))
+        if not (be.syncs_are_costly and type(self.optimizer).__module__.startswith("gpunet.optim")):
+            if not _is_finite(loss):
+                raise TrainingError(f"{where}: the loss is {_read(loss.data)} (not finite). No optimizer step "
+                                    f"was taken for this batch, so the model keeps its previous weights. "
+                                    f"{_NAN_HINT}")
+            return _NO_GUARD
+        xp = be.xp
+        bad = (~xp.isfinite(loss.data)).astype(xp.int32).reshape(1)
+        if self.flag is None:
+            self.flag, self.first = bad, xp.where(bad > 0, b, -1).astype(xp.int64)
+        else:
+            self.first = xp.where((self.flag == 0) & (bad > 0), b, self.first)
+            self.flag = xp.maximum(self.flag, bad)
+        self.last, self.unread = b, True
+        return be.skip_updates_if(self.flag)
+
+    def read(self) -> None:
+        if self.flag is None or not self.unread:
+            return
+        be = backend_of((self.flag,))
+        xp = be.xp
+        flag, first = be.to_host(xp.concatenate([self.flag.astype(xp.int64), self.first])).tolist()  # one read
+        self.unread = False
+        if flag:
+            raise TrainingError(f"fit: epoch {self.epoch + 1}, batch {int(first)}: the loss is not finite. No "
+                                f"optimizer step was taken from that batch on (the check ran on the GPU and was "
+                                f"read at batch {self.last}), so the model keeps the weights it had before it. "
+                                f"{_NAN_HINT}")
+
+
+_NAN_HINT = "Lower the learning rate, check the inputs for NaN/inf, or clip gradients."
+
+
 def _read(a) -> float:
     """A device scalar on the host; the backend's pending device-side checks (bad labels...) raise here."""
     if not hasattr(a, "dtype"):
@@ -357,23 +411,26 @@ def _train_epoch(model, loss_fn, optimizer, loader, epoch, with_acc, check_finit
     t0 = time.perf_counter()
     pending = 0
     progress.start(epoch, len(loader) if hasattr(loader, "__len__") else None)
+    guard = _FiniteGuard(optimizer, epoch) if check_finite else None
     for b, batch in enumerate(loader):
         where = f"fit: epoch {epoch + 1}, batch {b}"
         xb, yb = _as_batch(batch)
         optimizer.zero_grad()
         out, loss = _forward(model, loss_fn, xb, yb, where)
-        if check_finite and not _is_finite(loss):
-            raise TrainingError(f"{where}: the loss is {float(loss.data)} (not finite). No optimizer step was "
-                                f"taken for this batch, so the model keeps its previous weights. Lower the "
-                                f"learning rate, check the inputs for NaN/inf, or clip gradients.")
-        loss.backward()
-        optimizer.step()
+        with guard.step(loss, b, where) if guard is not None else _NO_GUARD:
+            loss.backward()
+            optimizer.step()
         meter.add(out, loss, yb)
         pending += 1
-        if progress.bar is not None and pending >= log_every:
-            lo, acc = meter.read()
-            progress.update(pending, lo, acc, meter.n / max(time.perf_counter() - t0, 1e-9))
+        if pending >= log_every:
+            if guard is not None:
+                guard.read()
+            if progress.bar is not None:
+                lo, acc = meter.read()
+                progress.update(pending, lo, acc, meter.n / max(time.perf_counter() - t0, 1e-9))
             pending = 0
+    if guard is not None:
+        guard.read()
     loss, acc = meter.read()           # reads back the device scalars: waits for the epoch's work
     seconds = time.perf_counter() - t0
     return loss, acc, meter.n, seconds

@@ -138,7 +138,29 @@ def test_fit_reads_back_only_every_log_every_batches():
     model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
     loader = DataLoader(TensorDataset(X, y), batch_size=32)
     opt = optim.Adam(model.parameters(), lr=1e-2)
-    fit(model, nn.CrossEntropyLoss(), opt, loader, epochs=1, check_finite=False, log_every=5)  # warm-up
-    fakecupy.reset_syncs()
-    fit(model, nn.CrossEntropyLoss(), opt, loader, epochs=1, check_finite=False, log_every=5)
-    assert fakecupy.syncs() <= 4, fakecupy.SYNC_KINDS   # 10 batches: the epoch's reads, not one per batch
+    for check_finite in (False, True):
+        fit(model, nn.CrossEntropyLoss(), opt, loader, epochs=1, check_finite=check_finite, log_every=5)  # warm
+        fakecupy.reset_syncs()
+        fit(model, nn.CrossEntropyLoss(), opt, loader, epochs=1, check_finite=check_finite, log_every=5)
+        # 10 batches: the epoch's reads (and the finite guard's at each log_every), not one per batch
+        assert fakecupy.syncs() <= (4 if not check_finite else 6), fakecupy.SYNC_KINDS
+
+
+@pytest.mark.parametrize("opt_name", ["SGD", "Adam"])
+def test_fit_keeps_the_weights_of_a_non_finite_batch_without_reading_each_loss(opt_name):
+    from gpunet.data import DataLoader, TensorDataset
+    from gpunet.train import TrainingError, fit
+
+    X = np.random.default_rng(0).standard_normal((128, 4)).astype(np.float32)
+    X[70] = np.nan                                       # batch 4 of 8 (batch_size 16)
+    y = np.arange(128) % 2
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    opt = getattr(optim, opt_name)(model.parameters(), lr=0.1)
+    clean = DataLoader(TensorDataset(X[:64], y[:64]), batch_size=16)
+    fit(model, nn.CrossEntropyLoss(), opt, clean, epochs=1)
+    after_clean = [p.numpy().copy() for p in model.parameters()]
+    loader = DataLoader(TensorDataset(X[64:], y[64:]), batch_size=16)   # batch 0 of this loader has the NaN
+    with pytest.raises(TrainingError, match=r"batch 0: the loss is not finite.*keeps the weights"):
+        fit(model, nn.CrossEntropyLoss(), opt, loader, epochs=1, log_every=3)
+    for a, p in zip(after_clean, model.parameters()):
+        np.testing.assert_array_equal(p.numpy(), a)     # no step taken from the bad batch on

@@ -252,6 +252,10 @@ class Backend:
     # dominates (the CPU), not where each call is one kernel launch anyway.
     flat_optimizer_max: int = 0
 
+    # Whether reading a value back to the host waits for queued device work (the GPU): code that only needs to
+    # know later keeps such checks on the device there (fit's finiteness guard, the deferred input checks).
+    syncs_are_costly: bool = False
+
     def optimizer_kernel(self, name: str):
         """A fused in-place update for optimizer ``name`` ("sgd", "adam", ...), or None to use the generic
         ``xp`` update in :mod:`gpunet.optim`. Overridden by backends that have one (same signature)."""

@@ -9,6 +9,8 @@ output, pre-activation; ``(x_hat, invstd)``), so either path can run the backwar
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from . import _kernels as K
@@ -29,11 +31,13 @@ def _row_block(cols: int) -> int:
 
 class CupyBackend(CupyBatchNorm, Backend):
     name = "cupy"
+    syncs_are_costly = True
 
     def __init__(self, cupy):
         super().__init__(cupy)
         self.device = f"cuda:{cupy.cuda.Device().id}"
         self._placeholders = {}
+        self._skip_flag = None  # set by skip_updates_if
         xp = cupy
         self._checks = DeferredChecks(lambda a: a.get(),
                                       lambda vs: xp.stack([xp.asarray(v, dtype=xp.int64).reshape(()) for v in vs]))
@@ -239,13 +243,30 @@ class CupyBackend(CupyBatchNorm, Backend):
 
     def _launch_update(self, name: str, param, args) -> None:
         grid, block = _grid_1d(param.size)
-        K.kernel(name)(param.dtype)(grid, block, args)
+        skip = self._skip_flag if self._skip_flag is not None else self._unused(np.int32)  # zeros: no skip
+        K.kernel(name)(param.dtype)(grid, block, args + (skip,))
+
+    @contextlib.contextmanager
+    def skip_updates_if(self, flag):
+        """Optimizer updates inside are no-ops on the device where the int32 device array ``flag`` (one
+        element) is non-zero: ``fit`` skips the step of a non-finite loss without reading the loss back. An
+        update that cannot run as a kernel (another dtype) reads the flag (a sync) and skips on the host."""
+        prev, self._skip_flag = self._skip_flag, flag
+        try:
+            yield
+        finally:
+            self._skip_flag = prev
+
+    def _reference(self, name: str, *args) -> None:
+        if self._skip_flag is not None and int(self._skip_flag.get()[0]):
+            return None
+        return _reference(name)(*args)
 
     def _sgd_update(self, xp, param, grad, momentum_buffer, lr: float, momentum: float, dampening: float,
                     weight_decay: float, nesterov: bool, maximize: bool, init_buffer: bool) -> None:
         has_m = momentum != 0
         if not self._optim_ok(param, grad, momentum_buffer if has_m else None):
-            return _reference("sgd")(xp, param, grad, momentum_buffer, lr, momentum, dampening, weight_decay,
+            return self._reference("sgd", xp, param, grad, momentum_buffer, lr, momentum, dampening, weight_decay,
                                      nesterov, maximize, init_buffer)
         T = param.dtype.type
         self._launch_update("sgd_update", param, (
@@ -258,7 +279,7 @@ class CupyBackend(CupyBatchNorm, Backend):
                      beta1: float, beta2: float, eps: float, weight_decay: float, amsgrad: bool,
                      decoupled: bool, maximize: bool = False) -> None:
         if not self._optim_ok(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else None):
-            return _reference("adam")(xp, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1,
+            return self._reference("adam", xp, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1,
                                       beta2, eps, weight_decay, amsgrad, decoupled, maximize)
         T = param.dtype.type
         w1 = 1 - beta1
@@ -273,7 +294,7 @@ class CupyBackend(CupyBatchNorm, Backend):
     def _adagrad_update(self, xp, param, grad, state_sum, step: int, lr: float, lr_decay: float,
                         weight_decay: float, eps: float, maximize: bool = False) -> None:
         if not self._optim_ok(param, grad, state_sum):
-            return _reference("adagrad")(xp, param, grad, state_sum, step, lr, lr_decay, weight_decay, eps,
+            return self._reference("adagrad", xp, param, grad, state_sum, step, lr, lr_decay, weight_decay, eps,
                                          maximize)
         T = param.dtype.type
         self._launch_update("adagrad_update", param, (
@@ -286,7 +307,7 @@ class CupyBackend(CupyBatchNorm, Backend):
         has_m = momentum > 0
         if not self._optim_ok(param, grad, square_avg, grad_avg if centered else None,
                               momentum_buffer if has_m else None):
-            return _reference("rmsprop")(xp, param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
+            return self._reference("rmsprop", xp, param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
                                          weight_decay, momentum, centered, maximize)
         T = param.dtype.type
         w = 1 - alpha
@@ -299,7 +320,7 @@ class CupyBackend(CupyBatchNorm, Backend):
     def _adadelta_update(self, xp, param, grad, square_avg, acc_delta, lr: float, rho: float, eps: float,
                          weight_decay: float, maximize: bool = False) -> None:
         if not self._optim_ok(param, grad, square_avg, acc_delta):
-            return _reference("adadelta")(xp, param, grad, square_avg, acc_delta, lr, rho, eps, weight_decay,
+            return self._reference("adadelta", xp, param, grad, square_avg, acc_delta, lr, rho, eps, weight_decay,
                                           maximize)
         T = param.dtype.type
         self._launch_update("adadelta_update", param, (

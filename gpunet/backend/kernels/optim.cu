@@ -3,7 +3,8 @@
 // Each kernel is the fused form of the reference in gpunet/optim/_functional.py (PyTorch's single-tensor rules)
 // and keeps its order of operations. Hyper-parameter expressions (1 - beta, bias corrections, -lr ...) are
 // computed on the host in double and passed as T. Flags are ints (0/1); state pointers whose flag is off are
-// never touched (the host passes any array there). grad is never written.
+// never touched (the host passes any array there). grad is never written. The last argument points to a device
+// int: when it is non-zero the kernel returns at once (fit skips the step of a non-finite loss with no sync).
 
 // max that propagates NaN from either side (as NumPy's maximum).
 template <typename T>
@@ -31,7 +32,9 @@ __device__ __forceinline__ T gn_lerp(T a, T b, T w, T one_minus_w, int lerp_low)
 template <typename T>
 __global__ void sgd_update(T* param, const T* grad, T* momentum_buffer, long long n, T lr, T momentum,
                            T one_minus_dampening, T weight_decay, int l2, int maximize, int has_momentum,
-                           int init_buffer, int dampening_zero, int nesterov) {
+                           int init_buffer, int dampening_zero, int nesterov,
+                           const int* skip) {
+    if (*skip) return;  // the update is skipped on the device (a non-finite loss in fit): nothing is written
     for (long long i = gn_thread_index(); i < n; i += gn_grid_stride()) {
         const T p = param[i];
         T g = gn_effective_grad(grad[i], p, maximize, l2, weight_decay);
@@ -58,7 +61,9 @@ template <typename T>
 __global__ void adam_update(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, long long n,
                             int decoupled, T decay_factor, int l2, T weight_decay, int maximize, T w1,
                             T one_minus_w1, int lerp_low, T beta2, T one_minus_beta2, int amsgrad, T bc2_sqrt,
-                            T eps, T neg_step_size) {
+                            T eps, T neg_step_size,
+                            const int* skip) {
+    if (*skip) return;  // the update is skipped on the device (a non-finite loss in fit): nothing is written
     for (long long i = gn_thread_index(); i < n; i += gn_grid_stride()) {
         T p = param[i];
         if (decoupled) p = p * decay_factor;
@@ -79,7 +84,9 @@ __global__ void adam_update(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, 
 // Adagrad: s <- s + g * g;  p <- p + (g / (sqrt(s) + eps)) * neg_clr,  neg_clr = -lr / (1 + (t - 1) * lr_decay).
 template <typename T>
 __global__ void adagrad_update(T* param, const T* grad, T* state_sum, long long n, int l2, T weight_decay,
-                               int maximize, T eps, T neg_clr) {
+                               int maximize, T eps, T neg_clr,
+                               const int* skip) {
+    if (*skip) return;  // the update is skipped on the device (a non-finite loss in fit): nothing is written
     for (long long i = gn_thread_index(); i < n; i += gn_grid_stride()) {
         const T p = param[i];
         const T g = gn_effective_grad(grad[i], p, maximize, l2, weight_decay);
@@ -96,7 +103,9 @@ template <typename T>
 __global__ void rmsprop_update(T* param, const T* grad, T* square_avg, T* grad_avg, T* momentum_buffer,
                                long long n, int l2, T weight_decay, int maximize, T alpha, T one_minus_alpha,
                                int centered, T w, T one_minus_w, int lerp_low, T eps, int has_momentum,
-                               T momentum, T neg_lr) {
+                               T momentum, T neg_lr,
+                               const int* skip) {
+    if (*skip) return;  // the update is skipped on the device (a non-finite loss in fit): nothing is written
     for (long long i = gn_thread_index(); i < n; i += gn_grid_stride()) {
         const T p = param[i];
         const T g = gn_effective_grad(grad[i], p, maximize, l2, weight_decay);
@@ -123,7 +132,9 @@ __global__ void rmsprop_update(T* param, const T* grad, T* square_avg, T* grad_a
 //   u <- u * rho + (delta * (1 - rho)) * delta;  p <- p + delta * neg_lr.
 template <typename T>
 __global__ void adadelta_update(T* param, const T* grad, T* square_avg, T* acc_delta, long long n, int l2,
-                                T weight_decay, int maximize, T rho, T one_minus_rho, T eps, T neg_lr) {
+                                T weight_decay, int maximize, T rho, T one_minus_rho, T eps, T neg_lr,
+                                const int* skip) {
+    if (*skip) return;  // the update is skipped on the device (a non-finite loss in fit): nothing is written
     for (long long i = gn_thread_index(); i < n; i += gn_grid_stride()) {
         const T p = param[i];
         const T g = gn_effective_grad(grad[i], p, maximize, l2, weight_decay);
