@@ -117,7 +117,10 @@ def test_scheduler_drives_the_optimizer():
     assert opt.param_groups[0]["initial_lr"] == 1.0
 
 
-@pytest.mark.parametrize("name,kwargs", SCHEDULES + [("ReduceLROnPlateau", dict(patience=1, cooldown=1))])
+@pytest.mark.parametrize("name,kwargs", SCHEDULES + [("ReduceLROnPlateau", dict(patience=1, cooldown=1))] + [
+    ("MultiStepLR", dict(milestones=[5, 14, 14], gamma=0.5)), ("ConstantLR", dict(total_iters=15)),
+    ("LinearLR", dict(total_iters=20)), ("PolynomialLR", dict(total_iters=25)),
+    ("CosineAnnealingWarmRestarts", dict(T_0=4, T_mult=2))])
 def test_state_dict_round_trip(name, kwargs):
     """Save a scheduler (and its optimizer) after 12 epochs, restore both, continue: the same rates."""
     metrics = METRICS if name == "ReduceLROnPlateau" else None
@@ -165,3 +168,94 @@ def test_plateau_accepts_a_tensor_metric():
     sched.step(gn.tensor(1.0))
     sched.step(gn.tensor(2.0))
     assert sched.get_last_lr() == pytest.approx([lr * 0.1 for lr in LRS])
+
+
+# ---------------------------------------------------------------------------------------------- more schedulers
+MORE = [
+    ("MultiStepLR", dict(milestones=[5, 12, 12, 30], gamma=0.5)),
+    ("LambdaLR", dict(lr_lambda=lambda e: 0.95 ** e)),
+    ("LambdaLR", dict(lr_lambda=[lambda e: 1 / (1 + e), lambda e: 0.9 ** e])),
+    ("MultiplicativeLR", dict(lr_lambda=lambda e: 0.97)),
+    ("ConstantLR", dict()),
+    ("ConstantLR", dict(factor=0.5, total_iters=8)),
+    ("LinearLR", dict()),
+    ("LinearLR", dict(start_factor=0.1, end_factor=0.8, total_iters=12)),
+    ("PolynomialLR", dict(total_iters=20, power=2.0)),
+    ("CosineAnnealingWarmRestarts", dict(T_0=7)),
+    ("CosineAnnealingWarmRestarts", dict(T_0=3, T_mult=2, eta_min=1e-3)),
+]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name,kwargs", MORE, ids=[f"{n}-{i}" for i, (n, _) in enumerate(MORE)])
+def test_more_schedulers_match_torch(name, kwargs):
+    torch = torch_or_skip()
+    topt = _torch_optimizer(torch)
+    want = _run(getattr(torch.optim.lr_scheduler, name)(topt, **kwargs), topt, EPOCHS)
+    opt = _gn_optimizer()
+    got = _run(getattr(S, name)(opt, **kwargs), opt, EPOCHS)
+    assert got == want
+
+
+def _warmup_cosine(lib, opt, warmup=5, total=45):
+    sch = lib.optim.lr_scheduler if lib is not gn else S
+    return sch.SequentialLR(opt, [sch.LinearLR(opt, start_factor=0.01, total_iters=warmup),
+                                  sch.CosineAnnealingLR(opt, T_max=total - warmup, eta_min=1e-4)],
+                            milestones=[warmup])
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("combo", ["warmup-cosine", "constant-step-exp"])
+def test_sequential_lr_matches_torch(combo):
+    torch = torch_or_skip()
+
+    def make(lib, opt):
+        if combo == "warmup-cosine":
+            return _warmup_cosine(lib, opt)
+        sch = lib.optim.lr_scheduler if lib is not gn else S
+        return sch.SequentialLR(opt, [sch.ConstantLR(opt, factor=0.2, total_iters=4), sch.StepLR(opt, 5, 0.5),
+                                      sch.ExponentialLR(opt, 0.9)], milestones=[4, 20])
+    topt = _torch_optimizer(torch)
+    want = _run(make(torch, topt), topt, EPOCHS)
+    opt = _gn_optimizer()
+    got = _run(make(gn, opt), opt, EPOCHS)
+    np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)
+    assert got[1] != got[10] and got[-1][0] < got[6][0]  # it warmed up, then annealed
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("kwargs", [dict(), dict(anneal_strategy="linear", three_phase=True, pct_start=0.25),
+                                    dict(cycle_momentum=False, div_factor=10.0)])
+@pytest.mark.parametrize("opt_name", ["SGD", "Adam"])
+def test_one_cycle_matches_torch(kwargs, opt_name):
+    torch = torch_or_skip()
+    steps = 40
+
+    def run(lib, opt):
+        sched = (torch.optim.lr_scheduler if lib is torch else S).OneCycleLR(opt, max_lr=[0.5, 0.2],
+                                                                             total_steps=steps, **kwargs)
+        out = []
+        for _ in range(steps - 1):
+            opt.step()
+            sched.step()
+            g = opt.param_groups
+            out.append([(x["lr"], x.get("momentum", x.get("betas", (None,))[0])) for x in g])
+        return out
+    extra = {"momentum": 0.9} if opt_name == "SGD" else {}
+    tps = [torch.zeros(2, requires_grad=True) for _ in LRS]
+    topt = getattr(torch.optim, opt_name)([{"params": [p]} for p in tps], lr=0.1, **extra)
+    gps = [gn.tensor(np.zeros(2), requires_grad=True) for _ in LRS]
+    gopt = getattr(optim, opt_name)([{"params": [p]} for p in gps], lr=0.1, **extra)
+    np.testing.assert_allclose(run(gn, gopt), run(torch, topt), rtol=1e-14, atol=0)
+
+
+def test_new_schedulers_refuse_bad_arguments():
+    opt = _gn_optimizer()
+    with pytest.raises(ValueError, match="one per param group"):
+        S.LambdaLR(opt, [lambda e: 1.0])
+    with pytest.raises(ValueError, match="milestones"):
+        S.SequentialLR(opt, [S.ConstantLR(opt), S.StepLR(opt, 3)], milestones=[])
+    with pytest.raises(ValueError, match="total_steps"):
+        S.OneCycleLR(opt, max_lr=0.1)
+    with pytest.raises(ValueError, match="T_0"):
+        S.CosineAnnealingWarmRestarts(opt, T_0=0)
