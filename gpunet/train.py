@@ -258,8 +258,8 @@ _NO_GUARD = contextlib.nullcontext()
 class _FiniteGuard:
     """``fit``'s check that the loss is finite before the optimizer step, so a NaN/inf batch leaves the weights.
 
-    Where reading the loss back costs a host sync (the GPU) and the optimizer is one of gpunet's (whose fused
-    updates take a skip flag), the check stays on the device: a sticky flag is set by the first non-finite loss,
+    Where reading the loss back costs a host sync (the GPU) and the optimizer is one of gpunet's with a fused
+    update (those take a skip flag: SGD, Adam/AdamW, Adagrad, RMSprop, Adadelta), the check stays on the device: a sticky flag is set by the first non-finite loss,
     every later update of the epoch is a no-op on the device, and the flag is read with the ``log_every`` reads,
     where the error is raised. Elsewhere (the CPU, other optimizers) the loss is read at once, every batch."""
 
@@ -271,7 +271,7 @@ class _FiniteGuard:
 
     def step(self, loss: Tensor, b: int, where: str):
         be = backend_of((loss.data,))
-        if not (be.syncs_are_costly and type(self.optimizer).__module__.startswith("gpunet.optim")):
+        if not (be.syncs_are_costly and _skips_on_device(self.optimizer, be)):
             if not _is_finite(loss):
                 raise TrainingError(f"{where}: the loss is {_read(loss.data)} (not finite). No optimizer step "
                                     f"was taken for this batch, so the model keeps its previous weights. "
@@ -302,6 +302,16 @@ class _FiniteGuard:
 
 
 _NAN_HINT = "Lower the learning rate, check the inputs for NaN/inf, or clip gradients."
+
+
+def _skips_on_device(optimizer, be) -> bool:
+    """Whether ``optimizer``'s updates on ``be`` honour the device skip flag: gpunet's optimizers whose update
+    is the backend's fused kernel (a subclass may override the update, so its own ``step`` must be gpunet's)."""
+    from .optim import Optimizer
+
+    cls = type(optimizer)
+    return (isinstance(optimizer, Optimizer) and cls.__module__.startswith("gpunet.optim")
+            and be.optimizer_kernel(getattr(cls, "_kernel_name", "")) is not None)
 
 
 def _read(a) -> float:

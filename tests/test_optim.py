@@ -35,6 +35,14 @@ CASES = [
     ("adagrad-lr-decay", "Adagrad", dict(lr=0.05, lr_decay=0.05), dict(weight_decay=0.1)),
     ("adadelta", "Adadelta", dict(), dict(rho=0.8, weight_decay=0.1)),
     ("adadelta-lr", "Adadelta", dict(lr=0.5, eps=1e-5), dict(lr=2.0)),
+    ("adamax", "Adamax", dict(lr=1e-2), dict(lr=3e-2, betas=(0.8, 0.99))),
+    ("adamax-weight-decay", "Adamax", dict(lr=1e-2, weight_decay=0.1, maximize=False), dict(eps=1e-6)),
+    ("nadam", "NAdam", dict(lr=1e-2), dict(momentum_decay=1e-2)),
+    ("nadam-weight-decay", "NAdam", dict(lr=1e-2, weight_decay=0.1), dict(lr=2e-2)),
+    ("nadam-decoupled", "NAdam", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True), dict(lr=2e-2)),
+    ("radam", "RAdam", dict(lr=1e-2), dict(betas=(0.8, 0.9))),  # group 2: rho_t > 5 from step 6 on
+    ("radam-weight-decay", "RAdam", dict(lr=1e-2, weight_decay=0.1), dict(lr=3e-2)),
+    ("radam-decoupled", "RAdam", dict(lr=1e-2, weight_decay=0.1, decoupled_weight_decay=True), dict(lr=3e-2)),
 ]
 IDS = [c[0] for c in CASES]
 
