@@ -15,7 +15,7 @@ from .autograd.inplace import bump
 from .autograd.tensor import Tensor
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "ones_", "zeros_", "xavier_uniform_",
-           "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "lecun_normal_"]
+           "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "lecun_normal_", "trunc_normal_", "orthogonal_"]
 
 _LINEAR_FNS = ("linear", "identity", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
                "conv_transpose3d", "sigmoid")
@@ -146,3 +146,46 @@ def lecun_normal_(tensor: Tensor) -> Tensor:
     _check(tensor)
     fan_in, _ = _calculate_fan_in_and_fan_out(tensor)
     return normal_(tensor, 0.0, 1.0 / math.sqrt(fan_in))
+
+
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0) -> Tensor:
+    """Samples of N(mean, std²) restricted to [a, b] (as ``torch.nn.init.trunc_normal_``; the bounds are
+    absolute values, not multiples of std). Drawn by rejection: out-of-range draws are drawn again."""
+    _check(tensor)
+    if not a < b:
+        raise ValueError(f"trunc_normal_: expected a < b, got a={a}, b={b}")
+    if std <= 0:
+        raise ValueError(f"trunc_normal_: std must be positive, got {std}")
+    cdf = lambda x: 0.5 * (1 + math.erf((x - mean) / (std * math.sqrt(2))))  # noqa: E731
+    mass = cdf(b) - cdf(a)
+    if mass < 1e-3:
+        raise ValueError(f"trunc_normal_: [{a}, {b}] holds only {mass:.1e} of N({mean}, {std}²): too far in the "
+                         f"tail to sample by rejection; move the window towards the mean")
+    rng = _backend.host_rng()
+    out = rng.normal(mean, std, size=tensor.shape)
+    bad = (out < a) | (out > b)
+    while bad.any():
+        out[bad] = rng.normal(mean, std, size=int(bad.sum()))
+        bad = (out < a) | (out > b)
+    return _fill_from_host(tensor, out)
+
+
+def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
+    """A (semi-)orthogonal matrix times ``gain`` (Saxe et al.; as ``torch.nn.init.orthogonal_``): the QR
+    factor of a Gaussian matrix, signs fixed by diag(R); dims after the first are flattened (rows = shape[0])."""
+    _check(tensor)
+    if tensor.ndim < 2:
+        raise ValueError(f"orthogonal_: only tensors with 2 or more dimensions are supported, got shape "
+                         f"{tuple(tensor.shape)}")
+    if tensor.size == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.size // rows
+    flat = _backend.host_rng().normal(0.0, 1.0, size=(rows, cols))
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    q *= np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return _fill_from_host(tensor, (q * gain).reshape(tensor.shape))

@@ -148,3 +148,33 @@ def test_zero_initialisation_keeps_hidden_units_identical(rng, value):
         assert not np.allclose(W1, value)  # they did learn, in lockstep
     W1r, _ = train(nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 2)))
     assert not np.allclose(W1r, W1r[0])
+
+
+def test_trunc_normal_stays_in_its_window_with_the_truncated_moments(backend):
+    gn.manual_seed(0)
+    w = init.trunc_normal_(gn.zeros(200, 300), mean=0.5, std=2.0, a=-1.0, b=3.0)
+    x = to_numpy(w)
+    assert x.min() >= -1.0 and x.max() <= 3.0
+    # moments of N(0.5, 2²) truncated to [-1, 3]
+    alpha, beta = (-1 - 0.5) / 2, (3 - 0.5) / 2
+    phi = lambda z: math.exp(-z * z / 2) / math.sqrt(2 * math.pi)  # noqa: E731
+    Phi = lambda z: 0.5 * (1 + math.erf(z / math.sqrt(2)))  # noqa: E731
+    Z = Phi(beta) - Phi(alpha)
+    mean = 0.5 + 2 * (phi(alpha) - phi(beta)) / Z
+    var = 4 * (1 + (alpha * phi(alpha) - beta * phi(beta)) / Z - ((phi(alpha) - phi(beta)) / Z) ** 2)
+    assert abs(x.mean() - mean) < 0.02 and abs(x.var() - var) < 0.03
+    with pytest.raises(ValueError, match="too far in the tail"):
+        init.trunc_normal_(gn.zeros(3), mean=0, std=1, a=8, b=9)
+    with pytest.raises(ValueError, match="a < b"):
+        init.trunc_normal_(gn.zeros(3), a=1, b=1)
+
+
+@pytest.mark.parametrize("shape", [(4, 7), (7, 4), (5, 5), (3, 2, 4)])
+def test_orthogonal_gives_orthonormal_rows_or_columns(backend, shape):
+    gn.manual_seed(0)
+    w = to_numpy(init.orthogonal_(gn.zeros(*shape), gain=2.0)).reshape(shape[0], -1)
+    small = min(w.shape)
+    g = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
+    np.testing.assert_allclose(g, 4.0 * np.eye(small), atol=1e-5)
+    with pytest.raises(ValueError, match="2 or more dimensions"):
+        init.orthogonal_(gn.zeros(5))
