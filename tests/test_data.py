@@ -12,7 +12,7 @@ from gpunet.data import (DataLoader, IDXFormatError, TensorDataset, load_digits,
                          make_xor, train_test_split)
 from gpunet.data.digits import digits_raw
 
-from conftest import to_numpy
+from conftest import to_numpy, torch_or_skip
 
 
 # ----------------------------------------------------------------- digits
@@ -272,3 +272,77 @@ def test_loader_generic_dataset_and_bad_batch_size():
     assert xb.shape == (3, 1)
     with pytest.raises(ValueError, match="batch_size"):
         DataLoader(Squares(), batch_size=0)
+
+
+# ---------------------------------------------------------------------------------------------- datasets, collation
+def test_subset_concat_and_random_split():
+    from gpunet.data import ConcatDataset, Subset, random_split
+
+    X = np.arange(20, dtype=np.float32).reshape(10, 2)
+    ds = TensorDataset(X, np.arange(10))
+    sub = Subset(ds, [7, 2, 5])
+    assert len(sub) == 3 and int(sub[1][1]) == 2
+    both = ConcatDataset([sub, ds])
+    assert len(both) == 13 and int(both[3][1]) == 0 and int(both[-1][1]) == 9
+    assert len(sub + ds) == 13
+    a, b, c = random_split(ds, [0.5, 0.3, 0.2], generator=0)
+    assert (len(a), len(b), len(c)) == (5, 3, 2)
+    seen = sorted(int(s[1]) for part in (a, b, c) for s in part)
+    assert seen == list(range(10))                      # a partition
+    again = random_split(ds, [5, 3, 2], generator=np.random.default_rng(0))
+    assert [int(s[1]) for s in again[0]] == [int(s[1]) for s in a]
+    with pytest.raises(ValueError, match="add up to 11, but the dataset has 10"):
+        random_split(ds, [5, 4, 2])
+    with pytest.raises(TypeError, match="numpy.random.Generator or an int seed"):
+        random_split(ds, [5, 5], generator="x")
+    with pytest.raises(IndexError, match="Subset"):
+        Subset(ds, [10])
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("n,fracs", [(10, [0.5, 0.3, 0.2]), (7, [0.34, 0.33, 0.33]), (11, [0.25, 0.75])])
+def test_random_split_fraction_lengths_as_torch(n, fracs):
+    torch = torch_or_skip()
+    from gpunet.data import random_split
+
+    want = [len(p) for p in torch.utils.data.random_split(range(n), fracs)]
+    got = [len(p) for p in random_split(TensorDataset(np.zeros((n, 1))), fracs, generator=0)]
+    assert got == want
+
+
+def test_loader_sampler_collate_fn_dicts_and_workers(backend):
+    X = np.arange(12, dtype=np.float32).reshape(6, 2)
+    ds = TensorDataset(X, np.arange(6))
+    got = [to_numpy(yb).tolist() for _, yb in DataLoader(ds, batch_size=2, sampler=[5, 0, 3, 1])]
+    assert got == [[5, 0], [3, 1]]
+    assert len(DataLoader(ds, batch_size=3, sampler=[1, 2, 3, 4])) == 2
+
+    class Dicts:
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return {"x": np.full(3, i, np.float32), "y": i, "name": f"s{i}"}
+
+    batch = next(iter(DataLoader(Dicts(), batch_size=4, num_workers=2)))
+    assert set(batch) == {"x", "y", "name"} and batch["x"].shape == (4, 3) and batch["name"][3] == "s3"
+    assert isinstance(batch["y"], gn.Tensor) and batch["y"].dtype == np.int64
+    assert batch["x"].device == backend.device
+    summed = next(iter(DataLoader(ds, batch_size=3, collate_fn=lambda s: np.stack([x for x, _ in s]).sum(0))))
+    np.testing.assert_array_equal(to_numpy(summed), X[:3].sum(0))
+    with pytest.raises(ValueError, match="mutually exclusive"):
+        DataLoader(ds, sampler=[0], shuffle=True)
+    with pytest.raises(ValueError, match="num_workers"):
+        DataLoader(ds, num_workers=-1)
+    with pytest.raises(NotImplementedError, match="batch_sampler"):
+        DataLoader(ds, batch_sampler=[[0, 1]])
+
+
+def test_loader_generator_argument():
+    ds = TensorDataset(np.arange(40, dtype=np.float32).reshape(20, 2), np.arange(20))
+    order = lambda loader: [int(v) for _, yb in loader for v in to_numpy(yb)]  # noqa: E731
+    a = order(DataLoader(ds, batch_size=5, shuffle=True, generator=3))
+    b = order(DataLoader(ds, batch_size=5, shuffle=True, generator=np.random.default_rng(3)))
+    assert a == b and a != list(range(20))
+    with pytest.raises(ValueError, match="generator or seed"):
+        DataLoader(ds, generator=1, seed=1)
