@@ -315,14 +315,16 @@ def plot(rows, path):
 
 
 def main(argv=None) -> int:
+    from .cli import _positive_float, _positive_int  # the CLI's argument checks (one place)
+
     p = argparse.ArgumentParser(prog="gpunet bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default=",".join(MODELS), help="comma list of " + ", ".join(MODELS))
     p.add_argument("--device", choices=["auto", "cpu", "gpu", "both"], default="auto",
                    help="auto: CPU, plus GPU when one is usable")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
     p.add_argument("--memory", action="store_true", help="also measure peak memory (one process per run)")
-    p.add_argument("--min-time", type=float, default=0.3, help="seconds per timing round")
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--min-time", type=_positive_float, default=0.3, help="seconds per timing round")
+    p.add_argument("--rounds", type=_positive_int, default=5, help="timed rounds per measurement (>= 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--plot", metavar="PNG", help="bar chart of samples/s")
     a = p.parse_args(argv)

@@ -245,6 +245,18 @@ def _load_resume(path: str) -> dict:
     return ckpt
 
 
+def _check_output_folder(option: str, path: str | None) -> None:
+    """Refuse, before any training, an output path whose folder is missing or not writable."""
+    if path is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"{option} {path}: the folder {folder} does not exist; create it first "
+                         f"(mkdir -p {folder})")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"{option} {path}: the folder {folder} is not writable")
+
+
 def _check_plot(path: str | None) -> None:
     if path is None:
         return
@@ -304,6 +316,8 @@ def cmd_train(args) -> int:
     cfg = _run_config(args, saved)
     epochs = args.epochs or (saved or {}).get("epochs") or EPOCHS_DEFAULT
     _check_plot(args.plot)
+    _check_output_folder("--save", args.save)
+    _check_output_folder("--plot", args.plot)
     be = _use_backend(args.backend)
     X_tr, y_tr, X_te, y_te, classes = load_dataset(cfg["dataset"], cfg["seed"])
     manual_seed(cfg["seed"])

@@ -228,3 +228,19 @@ def test_auto_backend_without_gpu_says_so_in_one_line(monkeypatch, capsys):
     assert cli.main(["train", "--epochs", "1", "--quiet", "--backend", "auto"]) == 0
     err = capsys.readouterr().err
     assert err.count("no GPU visible") == 1 and "running on the CPU" in err
+
+
+def test_save_into_a_missing_folder_fails_before_training(tmp_path, capsys):
+    target = tmp_path / "no" / "such" / "run.npz"
+    rc, out, err = run(QUICK + ["--epochs", "50", "--save", str(target)], capsys)
+    assert rc == 2 and "Traceback" not in err and out == ""     # nothing trained, nothing printed
+    assert f"--save {target}: the folder {target.parent} does not exist; create it first" in err
+    assert not target.parent.exists()
+
+
+@pytest.mark.parametrize("args,what", [(["--rounds", "0"], "--rounds"), (["--rounds", "x"], "--rounds"),
+                                       (["--min-time", "-1"], "--min-time"), (["--min-time", "inf"], "--min-time"),
+                                       (["--models", "huge"], "unknown model")])
+def test_bench_refuses_bad_values_in_one_line(capsys, args, what):
+    rc, out, err = run(["bench"] + args, capsys)
+    assert rc == 2 and what in err and "Traceback" not in err and out == ""
