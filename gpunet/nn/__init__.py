@@ -6,6 +6,7 @@ from .. import functional, init
 from .activation import (ELU, GELU, Hardtanh, LeakyReLU, LogSoftmax, Maxout, ReLU, Sigmoid, SiLU, Softmax,
                          Softplus, Step, Tanh)
 from .container import ModuleList, Sequential
+from .container_dicts import ModuleDict, ParameterDict, ParameterList
 from .dropout import Dropout
 from .linear import Flatten, Identity, Linear
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GaussianNLLLoss, L1Loss, MSELoss,
@@ -14,7 +15,7 @@ from .module import Module
 from .normalization import BatchNorm1d
 from .parameter import Parameter
 
-__all__ = ["Module", "Parameter", "Sequential", "ModuleList", "Linear", "Identity", "Flatten", "ReLU", "Sigmoid",
+__all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Linear", "Identity", "Flatten", "ReLU", "Sigmoid",
            "Tanh", "LeakyReLU", "ELU", "Softmax", "LogSoftmax", "Step", "GELU", "SiLU", "Softplus", "Hardtanh",
            "Maxout", "Dropout", "BatchNorm1d", "MSELoss", "L1Loss", "RMSELoss", "CrossEntropyLoss", "NLLLoss",
            "BCELoss", "BCEWithLogitsLoss", "GaussianNLLLoss", "MultiMarginLoss", "functional", "init"]

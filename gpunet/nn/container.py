@@ -15,6 +15,8 @@ __all__ = ["Sequential", "ModuleList"]
 def _fused_activation(m: Module):
     """``(name, negative_slope)`` of the fused-op activation equal to module ``m``, or None if it has none."""
     t = type(m)
+    if m._has_hooks:  # called as a module, so that its hooks run
+        return None
     if t is ReLU:
         return "relu", 0.01
     if t is LeakyReLU:
@@ -35,7 +37,7 @@ def _linear_layer(mods, i: int):
     ``Linear`` (its own activation, if any), or a ``Linear`` without one followed by a module of a fused
     activation; else None. Subclasses of Linear keep their own forward."""
     m = mods[i]
-    if type(m) is not Linear:
+    if type(m) is not Linear or m._has_hooks:
         return None
     W, b = m.weight_and_bias()
     if m.activation is None and i + 1 < len(mods):
@@ -95,6 +97,44 @@ class _Indexed(Module):
     def __dir__(self):
         return [k for k in super().__dir__() if not k.isdigit()]
 
+    def __delitem__(self, idx) -> None:
+        keys = list(self._modules)
+        for key in (keys[idx] if isinstance(idx, slice) else [keys[self._index(idx)]]):
+            del self._modules[key]
+        # renumber so indices stay 0..n-1 (as torch)
+        structure_changed()
+        items = list(self._modules.items())
+        self._modules.clear()
+        for i, (_, m) in enumerate(items):
+            self._modules[str(i)] = m
+
+    def append(self, module: Module) -> "_Indexed":
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> "_Indexed":
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module: Module) -> "_Indexed":
+        items = list(self._modules.values())
+        n = len(items)
+        if not -n <= index <= n:
+            raise IndexError(f"insert index {index} is out of range for {type(self).__name__} of length {n}")
+        items.insert(index + n if index < 0 else index, module)
+        structure_changed()
+        self._modules.clear()
+        for i, m in enumerate(items):
+            self.add_module(str(i), m)
+        return self
+
+    def pop(self, idx: int = -1) -> Module:
+        """Remove and return the module at ``idx`` (the others renumbered, as torch)."""
+        m = self[idx]
+        del self[idx]
+        return m
+
 
 class Sequential(_Indexed):
     """Modules applied in order: ``Sequential(m0, m1, ...)`` or ``Sequential(OrderedDict(name=module))``.
@@ -121,37 +161,6 @@ class Sequential(_Indexed):
 
     def __setitem__(self, idx: int, module: Module) -> None:
         self._replace(list(self._modules)[self._index(idx)], module)
-
-    def __delitem__(self, idx) -> None:
-        keys = list(self._modules)
-        for key in (keys[idx] if isinstance(idx, slice) else [keys[self._index(idx)]]):
-            del self._modules[key]
-        # renumber so indices stay 0..n-1 (as torch)
-        structure_changed()
-        items = list(self._modules.items())
-        self._modules.clear()
-        for i, (_, m) in enumerate(items):
-            self._modules[str(i)] = m
-
-    def append(self, module: Module) -> "Sequential":
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules: Iterable[Module]) -> "Sequential":
-        for m in modules:
-            self.append(m)
-        return self
-
-    def insert(self, index: int, module: Module) -> "Sequential":
-        items = list(self._modules.values())
-        n = len(items)
-        if not -n <= index <= n:
-            raise IndexError(f"insert index {index} is out of range for Sequential of length {n}")
-        items.insert(index + n if index < 0 else index, module)
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self.add_module(str(i), m)
-        return self
 
     def forward(self, x):
         mods = tuple(self._modules.values())
@@ -183,15 +192,6 @@ class ModuleList(_Indexed):
 
     def __setitem__(self, idx: int, module: Module) -> None:
         self._replace(str(self._index(idx)), module)
-
-    def append(self, module: Module) -> "ModuleList":
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules: Iterable[Module]) -> "ModuleList":
-        for m in modules:
-            self.append(m)
-        return self
 
     def forward(self, *args):
         raise NotImplementedError("ModuleList has no forward(); iterate over it in your module's forward")
