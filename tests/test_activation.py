@@ -10,6 +10,7 @@ from conftest import to_numpy, torch_or_skip
 
 import gpunet as gn
 from gpunet.functional import activation as A
+from gpunet.functional import activation_extra as X
 
 _erf = np.vectorize(math.erf)
 
@@ -66,6 +67,13 @@ ACTS = {
                          lambda F, t: F.log_softmax(t, dim=0), ()),
     "maxout": (lambda t: A.maxout(t, 2), lambda x: x.reshape(3, 2, 2).max(-1),
                lambda F, t: t.reshape(3, 2, 2).max(-1).values, ()),
+    "relu6": (X.relu6, lambda x: np.clip(x, 0, 6), lambda F, t: F.relu6(t), (0.0,)),
+    "selu": (X.selu, lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(x)),
+             lambda F, t: F.selu(t), (0.0,)),
+    "mish": (X.mish, lambda x: x * np.tanh(np.log1p(np.exp(x))), lambda F, t: F.mish(t), ()),
+    "hardswish": (X.hardswish, lambda x: x * np.clip(x + 3, 0, 6) / 6, lambda F, t: F.hardswish(t), (-3.0, 3.0)),
+    "logsigmoid": (X.logsigmoid, lambda x: -np.log1p(np.exp(-x)), lambda F, t: F.logsigmoid(t), ()),
+    "glu": (X.glu, lambda x: x[..., :2] * _sigmoid(x[..., 2:]), lambda F, t: F.glu(t), ()),
 }
 SMOOTH = [k for k, v in ACTS.items() if k != "step"]
 
@@ -247,11 +255,47 @@ def test_hardtanh_rejects_inverted_bounds(backend):
         A.hardtanh(leaf([1.0]), 1.0, -1.0)
 
 
-def test_inplace_flag_is_accepted_and_returns_a_new_tensor(backend):
-    x = leaf([-1.0, 2.0])
-    y = A.relu(x, inplace=True)
-    np.testing.assert_array_equal(to_numpy(x), [-1.0, 2.0])
-    np.testing.assert_array_equal(to_numpy(y), [0.0, 2.0])
+@pytest.mark.torch
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "elu", "silu", "hardtanh", "relu6", "selu", "mish",
+                                  "hardswish"])
+def test_inplace_writes_into_the_input_as_torch(backend, name):
+    """inplace=True used to be accepted and ignored (a new tensor): code that read the input afterwards got the
+    old values. Now it writes into the input, recorded in the graph, as torch."""
+    torch = torch_or_skip()
+    fn = getattr(X, name, None) or getattr(A, name)
+    a = np.array([-1.5, -0.2, 0.3, 2.5])
+    x = leaf(a)
+    h = x * 1.0
+    y = fn(h, inplace=True)
+    assert y is h
+    (h * h).sum().backward()
+    tx = torch.tensor(a, requires_grad=True)
+    th = tx * 1.0
+    getattr(torch.nn.functional, name)(th, inplace=True)
+    (th * th).sum().backward()
+    np.testing.assert_allclose(to_numpy(h), th.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(x.grad), tx.grad.numpy(), rtol=1e-12)
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
+        fn(leaf(a), inplace=True)                        # torch refuses this too
+
+
+def test_prelu_matches_torch_per_channel_and_shared(backend):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((2, 3, 4))
+    for n in (1, 3):
+        m = gn.nn.PReLU(n).to(np.float64)
+        tm = torch.nn.PReLU(n).double()
+        x, tx = leaf(a), torch.tensor(a, requires_grad=True)
+        (m(x) ** 2).sum().backward()
+        (tm(tx) ** 2).sum().backward()
+        np.testing.assert_allclose(to_numpy(x.grad), tx.grad.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(to_numpy(m.weight.grad), tm.weight.grad.numpy(), rtol=1e-12)
+        assert list(m.state_dict()) == list(tm.state_dict()) == ["weight"]
+    with pytest.raises(RuntimeError, match="channels"):
+        gn.nn.PReLU(5)(leaf(a))
+    with pytest.raises(RuntimeError, match="even"):
+        X.glu(leaf(np.zeros((2, 3))))
 
 
 # ---------------------------------------------------------------------------------------------- maxout

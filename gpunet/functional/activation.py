@@ -27,6 +27,18 @@ def _axis(dim: int, ndim: int, op: str):
     return d if ndim else None
 
 
+def _apply(fn_cls, op: str, input, inplace: bool, **params):
+    """``fn_cls`` on ``input``; with ``inplace``, the result written into ``input``'s memory (a recorded,
+    version-counted write: autograd.inplace), as torch's ``inplace=True``."""
+    if inplace:
+        from ..autograd.inplace import apply_inplace
+
+        if not hasattr(input, "grad_fn"):
+            raise TypeError(f"{op}(inplace=True): the input must be a Tensor, got {type(input).__name__}")
+        return apply_inplace(input, fn_cls, f"{op}_", **params)
+    return fn_cls.apply(input, **params)
+
+
 def _softmax(xp, x, axis):
     """exp(x − max) / Σ exp(x − max) along ``axis``: never exponentiates a positive number."""
     e = xp.exp(x - x.max(axis=axis, keepdims=True))
@@ -194,25 +206,25 @@ def identity(input):
 def relu(input, inplace: bool = False):
     """relu(x) = max(x, 0); derivative 1 for x > 0, 0 for x ≤ 0.
 
-    ``inplace`` is accepted for PyTorch compatibility; the result is always a new tensor.
+    ``inplace=True`` writes the result into ``input`` (version-counted, as torch) and returns it.
     """
-    return ReLU.apply(input)
+    return _apply(ReLU, "relu", input, inplace)
 
 
 def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):
     """leaky_relu(x) = x if x > 0 else negative_slope · x.
 
-    ``inplace`` is accepted for PyTorch compatibility; the result is always a new tensor.
+    ``inplace=True`` writes the result into ``input`` and returns it.
     """
-    return LeakyReLU.apply(input, alpha=float(negative_slope))
+    return _apply(LeakyReLU, "leaky_relu", input, inplace, alpha=float(negative_slope))
 
 
 def elu(input, alpha: float = 1.0, inplace: bool = False):
     """elu(x) = x if x > 0 else α · (eˣ − 1); derivative 1, or α · eˣ = elu(x) + α for x ≤ 0.
 
-    ``inplace`` is accepted for PyTorch compatibility; the result is always a new tensor.
+    ``inplace=True`` writes the result into ``input`` and returns it.
     """
-    return ELU.apply(input, alpha=float(alpha))
+    return _apply(ELU, "elu", input, inplace, alpha=float(alpha))
 
 
 def sigmoid(input):
@@ -240,9 +252,9 @@ def gelu(input, approximate: Literal["none", "tanh"] = "none"):
 def silu(input, inplace: bool = False):
     """silu(x) = x · σ(x) (also called swish); silu'(x) = σ(x) · (1 + x · (1 − σ(x))).
 
-    ``inplace`` is accepted for PyTorch compatibility; the result is always a new tensor.
+    ``inplace=True`` writes the result into ``input`` and returns it.
     """
-    return SiLU.apply(input)
+    return _apply(SiLU, "silu", input, inplace)
 
 
 def softplus(input, beta: float = 1.0, threshold: float = 20.0):
@@ -253,11 +265,11 @@ def softplus(input, beta: float = 1.0, threshold: float = 20.0):
 def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
     """hardtanh(x) = min(max(x, min_val), max_val); derivative 1 for min_val < x < max_val, else 0.
 
-    ``inplace`` is accepted for PyTorch compatibility; the result is always a new tensor.
+    ``inplace=True`` writes the result into ``input`` and returns it.
     """
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) must not be greater than max_val ({max_val})")
-    return Hardtanh.apply(input, min_val=float(min_val), max_val=float(max_val))
+    return _apply(Hardtanh, "hardtanh", input, inplace, min_val=float(min_val), max_val=float(max_val))
 
 
 def softmax(input, dim: int = -1, dtype=None):

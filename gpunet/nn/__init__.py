@@ -3,8 +3,8 @@
 ``nn.functional`` and ``nn.init`` are the same modules as ``gpunet.functional`` and ``gpunet.init``.
 """
 from .. import functional, init
-from .activation import (ELU, GELU, Hardtanh, LeakyReLU, LogSoftmax, Maxout, ReLU, Sigmoid, SiLU, Softmax,
-                         Softplus, Step, Tanh)
+from .activation import (ELU, GELU, GLU, SELU, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Maxout,
+                         Mish, PReLU, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus, Step, Tanh)
 from .container import ModuleList, Sequential
 from .container_dicts import ModuleDict, ParameterDict, ParameterList
 from .dropout import Dropout
@@ -17,5 +17,5 @@ from .parameter import Parameter
 
 __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Linear", "Identity", "Flatten", "ReLU", "Sigmoid",
            "Tanh", "LeakyReLU", "ELU", "Softmax", "LogSoftmax", "Step", "GELU", "SiLU", "Softplus", "Hardtanh",
-           "Maxout", "Dropout", "BatchNorm1d", "MSELoss", "L1Loss", "RMSELoss", "CrossEntropyLoss", "NLLLoss",
+           "Maxout", "ReLU6", "SELU", "Mish", "Hardswish", "LogSigmoid", "GLU", "PReLU", "Dropout", "BatchNorm1d", "MSELoss", "L1Loss", "RMSELoss", "CrossEntropyLoss", "NLLLoss",
            "BCELoss", "BCEWithLogitsLoss", "GaussianNLLLoss", "MultiMarginLoss", "functional", "init"]

@@ -6,7 +6,7 @@ import importlib
 from .module import Module
 
 __all__ = ["ReLU", "Sigmoid", "Tanh", "LeakyReLU", "ELU", "Softmax", "LogSoftmax", "Step", "GELU", "SiLU",
-           "Softplus", "Hardtanh", "Maxout"]
+           "Softplus", "Hardtanh", "Maxout", "ReLU6", "SELU", "Mish", "Hardswish", "LogSigmoid", "GLU", "PReLU"]
 
 _ACT = None
 
@@ -19,11 +19,22 @@ def _F():
     return _ACT
 
 
-class ReLU(Module):
+class _Inplace(Module):
+    """An activation with torch's ``inplace`` flag (the result written into the input: a recorded write)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = bool(inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class ReLU(_Inplace):
     """max(x, 0)."""
 
     def forward(self, x):
-        return _F().relu(x)
+        return _F().relu(x, self.inplace)
 
 
 class Sigmoid(Module):
@@ -47,39 +58,39 @@ class Step(Module):
         return _F().step(x)
 
 
-class SiLU(Module):
+class SiLU(_Inplace):
     """x · sigmoid(x)."""
 
     def forward(self, x):
-        return _F().silu(x)
+        return _F().silu(x, self.inplace)
 
 
 class LeakyReLU(Module):
     """x where x > 0, else negative_slope · x."""
 
-    def __init__(self, negative_slope: float = 0.01):
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope, self.inplace = negative_slope, bool(inplace)
 
     def forward(self, x):
-        return _F().leaky_relu(x, self.negative_slope)
+        return _F().leaky_relu(x, self.negative_slope, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
 class ELU(Module):
     """x where x > 0, else alpha · (e^x − 1)."""
 
-    def __init__(self, alpha: float = 1.0):
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
-        self.alpha = alpha
+        self.alpha, self.inplace = alpha, bool(inplace)
 
     def forward(self, x):
-        return _F().elu(x, self.alpha)
+        return _F().elu(x, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
 
 
 class GELU(Module):
@@ -158,12 +169,92 @@ class Softplus(Module):
 class Hardtanh(Module):
     """min(max(x, min_val), max_val)."""
 
-    def __init__(self, min_val: float = -1.0, max_val: float = 1.0):
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
         super().__init__()
-        self.min_val, self.max_val = min_val, max_val
+        self.min_val, self.max_val, self.inplace = min_val, max_val, bool(inplace)
 
     def forward(self, x):
-        return _F().hardtanh(x, self.min_val, self.max_val)
+        return _F().hardtanh(x, self.min_val, self.max_val, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"min_val={self.min_val}, max_val={self.max_val}"
+        return f"min_val={self.min_val}, max_val={self.max_val}" + (", inplace=True" if self.inplace else "")
+
+
+def _X():
+    return importlib.import_module("gpunet.functional.activation_extra")
+
+
+class ReLU6(_Inplace):
+    """min(max(x, 0), 6)."""
+
+    def forward(self, x):
+        return _X().relu6(x, self.inplace)
+
+
+class SELU(_Inplace):
+    """λ·(max(0, x) + min(0, α(eˣ − 1))) (self-normalising)."""
+
+    def forward(self, x):
+        return _X().selu(x, self.inplace)
+
+
+class Mish(_Inplace):
+    """x·tanh(softplus(x))."""
+
+    def forward(self, x):
+        return _X().mish(x, self.inplace)
+
+
+class Hardswish(_Inplace):
+    """x·relu6(x + 3)/6."""
+
+    def forward(self, x):
+        return _X().hardswish(x, self.inplace)
+
+
+class LogSigmoid(Module):
+    """log σ(x)."""
+
+    def forward(self, x):
+        return _X().logsigmoid(x)
+
+
+class GLU(Module):
+    """a ⊙ σ(b) for the two halves a, b of the input along ``dim``."""
+
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return _X().glu(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class PReLU(Module):
+    """x where x > 0, else a·x with a learnt slope ``a``: one (``num_parameters=1``) or one per channel (dim 1),
+    initialised to ``init``; the parameter is ``weight``, as torch's."""
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None, dtype=None):
+        super().__init__()
+        from .parameter import Parameter, empty
+
+        if num_parameters < 1:
+            raise ValueError(f"PReLU: num_parameters must be at least 1, got {num_parameters}")
+        self.num_parameters = num_parameters
+        self.init = init
+        self.weight = Parameter(empty((num_parameters,), device, dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        from .. import init as _init
+
+        _init.constant_(self.weight, self.init)
+
+    def forward(self, x):
+        return _X().prelu(x, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"
