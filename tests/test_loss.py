@@ -572,3 +572,51 @@ def test_masked_and_unmasked_class_paths_agree(backend, rng, weighted, smoothing
             grads.append((loss.item(), to_numpy(xt.grad)))
         assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-14)
         np.testing.assert_allclose(grads[0][1], grads[1][1], rtol=1e-14, atol=1e-16)
+
+
+# ---------------------------------------------------------------------------------------------- smooth l1, huber, kl
+@pytest.mark.torch
+@pytest.mark.parametrize("name,kwargs", [("smooth_l1_loss", {}), ("smooth_l1_loss", {"beta": 0.5}),
+                                         ("smooth_l1_loss", {"beta": 0.0}), ("huber_loss", {}),
+                                         ("huber_loss", {"delta": 0.3})])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_robust_losses_match_torch(backend, name, kwargs, reduction):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((5, 3)) * 2, rng.standard_normal((5, 3))
+    x, y = leaf(a), leaf(b)
+    out = getattr(L, name)(x, y, reduction=reduction, **kwargs)
+    tx, ty = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    tout = getattr(torch.nn.functional, name)(tx, ty, reduction=reduction, **kwargs)
+    np.testing.assert_allclose(to_numpy(out), tout.detach().numpy(), rtol=1e-12)
+    g = rng.standard_normal(tout.shape)
+    out.backward(gn.tensor(g, dtype=np.float64))
+    tout.backward(torch.tensor(g))
+    np.testing.assert_allclose(to_numpy(x.grad), tx.grad.numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(to_numpy(y.grad), ty.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("reduction", ["mean", "batchmean", "sum", "none"])
+@pytest.mark.parametrize("log_target", [False, True])
+def test_kl_div_matches_torch(backend, reduction, log_target):
+    torch = torch_or_skip()
+    rng = np.random.default_rng(5)
+    logits = rng.standard_normal((4, 6))
+    logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    q = rng.dirichlet(np.ones(6), 4)
+    q[0, 2] = 0.0                                      # a zero target probability: contributes 0
+    t = np.log(np.where(q > 0, q, 1e-12)) if log_target else q
+    x, y = leaf(logp), leaf(t)
+    out = L.kl_div(x, y, reduction=reduction, log_target=log_target)
+    tx, ty = torch.tensor(logp, requires_grad=True), torch.tensor(t, requires_grad=True)
+    tout = torch.nn.functional.kl_div(tx, ty, reduction=reduction, log_target=log_target)
+    np.testing.assert_allclose(to_numpy(out), tout.detach().numpy(), rtol=1e-12, atol=1e-15)
+    g = rng.standard_normal(tout.shape)
+    out.backward(gn.tensor(g, dtype=np.float64))
+    tout.backward(torch.tensor(g))
+    np.testing.assert_allclose(to_numpy(x.grad), tx.grad.numpy(), rtol=1e-12, atol=1e-15)
+    mask = q > 0                                        # torch's target gradient at t = 0 is -inf/NaN there
+    np.testing.assert_allclose(to_numpy(y.grad)[mask], ty.grad.numpy()[mask], rtol=1e-12, atol=1e-15)
+    mod = gn.nn.KLDivLoss(reduction=reduction, log_target=log_target)
+    np.testing.assert_allclose(to_numpy(mod(x, y)), tout.detach().numpy(), rtol=1e-12, atol=1e-15)

@@ -9,8 +9,8 @@ from .container import ModuleList, Sequential
 from .container_dicts import ModuleDict, ParameterDict, ParameterList
 from .dropout import Dropout
 from .linear import Flatten, Identity, Linear
-from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GaussianNLLLoss, L1Loss, MSELoss,
-                   MultiMarginLoss, NLLLoss, RMSELoss)
+from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GaussianNLLLoss, HuberLoss, KLDivLoss, L1Loss,
+                   MSELoss, MultiMarginLoss, NLLLoss, RMSELoss, SmoothL1Loss)
 from .module import Module
 from .normalization import BatchNorm1d
 from .parameter import Parameter
@@ -18,4 +18,4 @@ from .parameter import Parameter
 __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Linear", "Identity", "Flatten", "ReLU", "Sigmoid",
            "Tanh", "LeakyReLU", "ELU", "Softmax", "LogSoftmax", "Step", "GELU", "SiLU", "Softplus", "Hardtanh",
            "Maxout", "ReLU6", "SELU", "Mish", "Hardswish", "LogSigmoid", "GLU", "PReLU", "Dropout", "BatchNorm1d", "MSELoss", "L1Loss", "RMSELoss", "CrossEntropyLoss", "NLLLoss",
-           "BCELoss", "BCEWithLogitsLoss", "GaussianNLLLoss", "MultiMarginLoss", "functional", "init"]
+           "BCELoss", "BCEWithLogitsLoss", "GaussianNLLLoss", "MultiMarginLoss", "SmoothL1Loss", "HuberLoss", "KLDivLoss", "functional", "init"]

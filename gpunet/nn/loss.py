@@ -11,7 +11,7 @@ import importlib
 from .module import Module
 
 __all__ = ["MSELoss", "L1Loss", "RMSELoss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
-           "GaussianNLLLoss", "MultiMarginLoss"]
+           "GaussianNLLLoss", "MultiMarginLoss", "SmoothL1Loss", "HuberLoss", "KLDivLoss"]
 
 _LOSS = None
 _REDUCTIONS = ("mean", "sum", "none")
@@ -142,3 +142,42 @@ class MultiMarginLoss(_WeightedLoss):
     def forward(self, input, target):
         kw = {"weight": self.weight} if self.weight is not None else {}
         return _F().multi_margin_loss(input, target, p=self.p, margin=self.margin, reduction=self.reduction, **kw)
+
+
+class SmoothL1Loss(_Loss):
+    """½d²/β where |d| < β, else |d| − ½β (d = input − target)."""
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
+        super().__init__(size_average, reduce, reduction)
+        self.beta = beta
+
+    def forward(self, input, target):
+        return _F().smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+
+class HuberLoss(_Loss):
+    """½d² where |d| < δ, else δ(|d| − ½δ)."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0):
+        super().__init__(None, None, reduction)
+        self.delta = delta
+
+    def forward(self, input, target):
+        return _F().huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+
+
+class KLDivLoss(Module):
+    """KL divergence of log-probabilities ``input`` from ``target``; reduction 'mean' (default, per element, as
+    torch), 'batchmean' (per sample: the KL divergence), 'sum' or 'none'."""
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False):
+        super().__init__()
+        if size_average is not None or reduce is not None:
+            reduction = _legacy_reduction(size_average, reduce)
+        if reduction not in _REDUCTIONS + ("batchmean",):
+            raise ValueError(f"KLDivLoss: reduction must be one of 'mean', 'batchmean', 'sum', 'none', got "
+                             f"{reduction!r}")
+        self.reduction, self.log_target = reduction, log_target
+
+    def forward(self, input, target):
+        return _F().kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
