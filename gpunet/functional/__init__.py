@@ -9,9 +9,10 @@ from .loss import *  # noqa: F401,F403
 from .loss import __all__ as _loss_all
 from .math import (abs, add, amax, amin, cat, clamp, clip, concatenate, div, exp, getitem, log, matmul, max, mean,
                    min, mul, neg, pow, reshape, sqrt, stack, sub, sum, transpose, where)
+from .nn_misc import cosine_similarity, norm, normalize, one_hot, pad
 from .normalization import batch_norm
 
 __all__ = list(_act_all) + list(_act_extra_all) + list(_loss_all) + [
-    "dropout", "linear", "batch_norm", "abs", "add", "amax", "amin", "cat", "clamp", "clip", "concatenate", "div", "exp",
+    "dropout", "linear", "batch_norm", "norm", "normalize", "cosine_similarity", "one_hot", "pad", "abs", "add", "amax", "amin", "cat", "clamp", "clip", "concatenate", "div", "exp",
     "getitem", "log", "matmul", "max", "mean", "min", "mul", "neg", "pow", "reshape", "sqrt", "stack", "sub", "sum",
     "transpose", "where"]
