@@ -125,16 +125,20 @@ def _chmod_like_new_file(tmp: str) -> None:
 
 def save(obj, path) -> None:
     """Write ``obj`` (a state dict or any nesting of dicts/lists/tuples of arrays, Tensors and Python values)
-    to ``path`` as one ``.npz`` checkpoint, atomically (see the module docstring). No pickle is used.
+    to ``path`` as one ``.npz`` checkpoint, atomically (see the module docstring). No pickle is used. ``path``
+    may also be a binary file object (written at its position; atomicity is then the caller's).
 
     Tensors and CuPy arrays are copied to the host; ``load`` gives Tensors back as Tensors and arrays as NumPy
     arrays. Dict keys must be str or int.
     """
-    path = Path(os.fspath(path))
     arrays: dict = {}
     tree = _encode(obj, arrays, "obj")
     header = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree})
     arrays[HEADER] = np.array(header)
+    if hasattr(path, "write"):  # a file object (io.BytesIO, an open file): written at its position, as torch
+        _write_npz(path, arrays)
+        return
+    path = Path(os.fspath(path))
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"gn.save: the folder {folder} does not exist; create it first "
@@ -179,21 +183,29 @@ def _read_header(npz, path: Path) -> dict:
 
 
 def load(path, map_location: str | None = None):
-    """Read a checkpoint written by :func:`save` (``allow_pickle=False``).
+    """Read a checkpoint written by :func:`save` (``allow_pickle=False``) from a path or a binary file object.
 
     Tensors come back as Tensors on ``map_location`` ("cpu"/"cuda", default: the current backend); arrays as
     NumPy arrays. Raises :class:`CheckpointError` for a truncated, foreign or newer-version file.
     """
-    path = Path(os.fspath(path))
-    if not path.is_file():
-        raise FileNotFoundError(f"gn.load: no checkpoint at {path} (the file does not exist); check the path")
-    with open(path, "rb") as f:
-        magic = f.read(4)
+    if hasattr(path, "read"):  # a file object positioned at the checkpoint
+        start = path.tell() if hasattr(path, "tell") else None
+        magic = path.read(4)
+        if start is not None:
+            path.seek(start)
+        source, path = path, Path(getattr(path, "name", "<file object>") or "<file object>")
+    else:
+        path = Path(os.fspath(path))
+        if not path.is_file():
+            raise FileNotFoundError(f"gn.load: no checkpoint at {path} (the file does not exist); check the path")
+        with open(path, "rb") as f:
+            magic = f.read(4)
+        source = path
     if magic != b"PK\x03\x04":
         what = "is empty" if not magic else "is not a gpunet checkpoint (not an .npz/zip file)"
         _fail(path, f"{what}; pass a file written by gn.save")
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with np.load(source, allow_pickle=False) as npz:
             header = _read_header(npz, path)
             arrays = {name: npz[name] for name in npz.files if name != HEADER}
     except CheckpointError:

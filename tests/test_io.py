@@ -154,3 +154,21 @@ def test_map_location_cpu(tmp_path):
     gn.save({"w": gn.ones(2)}, tmp_path / "ck.npz")
     w = gn.load(tmp_path / "ck.npz", map_location="cpu")["w"]
     assert w.device == "cpu" and isinstance(w.data, np.ndarray)
+
+
+def test_save_and_load_through_file_objects(backend, tmp_path):
+    import io
+
+    state = {"w": gn.tensor(np.arange(6.0).reshape(2, 3)), "step": 3, "arr": np.ones(2)}
+    buf = io.BytesIO()
+    gn.save(state, buf)
+    buf.seek(0)
+    back = gn.load(buf)
+    np.testing.assert_array_equal(back["w"].numpy(), np.arange(6.0).reshape(2, 3))
+    assert back["step"] == 3 and isinstance(back["arr"], np.ndarray)
+    with open(tmp_path / "ck.npz", "wb") as f:
+        gn.save(state, f)
+    with open(tmp_path / "ck.npz", "rb") as f:
+        assert gn.load(f)["step"] == 3
+    with pytest.raises(gn.io.CheckpointError, match="not a gpunet checkpoint"):
+        gn.load(io.BytesIO(b"not a zip at all"))
