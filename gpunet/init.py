@@ -124,7 +124,7 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
                      nonlinearity: str = "leaky_relu") -> Tensor:
     """He uniform: U(−bound, bound) with bound = gain·√(3 / fan), gain = calculate_gain(nonlinearity, a)."""
     _check(tensor)
-    if tensor.size == 0:  # nothing to fill (torch warns and returns)
+    if tensor.numel() == 0:  # nothing to fill (torch warns and returns)
         return tensor
     fan = _calculate_correct_fan(tensor, mode)
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan)
@@ -135,7 +135,7 @@ def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu") -> Tensor:
     """He normal: N(0, std²) with std = gain / √fan, gain = calculate_gain(nonlinearity, a)."""
     _check(tensor)
-    if tensor.size == 0:  # nothing to fill (torch warns and returns)
+    if tensor.numel() == 0:  # nothing to fill (torch warns and returns)
         return tensor
     fan = _calculate_correct_fan(tensor, mode)
     return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan))

@@ -1,16 +1,18 @@
 """The Tensor's operators and methods: arithmetic, comparisons, in-place writes, reductions, shape ops.
 
-A mixin of :class:`~gpunet.autograd.tensor.Tensor`, kept apart from its core (storage, conversion, backward).
-Every method hands its work to an op in :mod:`gpunet.functional` or to :mod:`.inplace`; none computes itself.
+A mixin of :class:`~gpunet.autograd.tensor.Tensor`, kept apart from its core (storage, conversion, backward);
+sizes, casts and ``new_*`` are in :mod:`._tensor_convert`. Every method hands its work to an op in
+:mod:`gpunet.functional` (comparisons, bitwise operators and predicates: :mod:`gpunet.functional.logical`) or to
+:mod:`.inplace`; none computes itself.
 """
 from __future__ import annotations
 
-from .. import backend as _backend
 from . import inplace as _inplace
 from ._dims import canonical_dim
+from ._tensor_convert import TensorConvert
 
 
-class TensorMethods:
+class TensorMethods(TensorConvert):
     __slots__ = ()
 
     # ----------------------------------------------------------------- operators (ops live in functional.math)
@@ -49,6 +51,39 @@ class TensorMethods:
 
     def __rmatmul__(self, other):
         return _m().matmul(other, self)
+
+    def __floordiv__(self, other):
+        return _m().floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return _m().floor_divide(other, self)
+
+    def __mod__(self, other):
+        return _m().remainder(self, other)
+
+    def __rmod__(self, other):
+        return _m().remainder(other, self)
+
+    def __and__(self, other):
+        return _lg().bitwise_and(self, other)
+
+    def __rand__(self, other):
+        return _lg().bitwise_and(other, self)
+
+    def __or__(self, other):
+        return _lg().bitwise_or(self, other)
+
+    def __ror__(self, other):
+        return _lg().bitwise_or(other, self)
+
+    def __xor__(self, other):
+        return _lg().bitwise_xor(self, other)
+
+    def __rxor__(self, other):
+        return _lg().bitwise_xor(other, self)
+
+    def __invert__(self):
+        return _lg().bitwise_not(self)
 
     def __neg__(self):
         return _m().neg(self)
@@ -122,31 +157,65 @@ class TensorMethods:
         _inplace.setitem(self, Ellipsis, src)
         return self
 
-    # comparisons: no gradient, boolean results
-    def _cmp(self, other, op):
-        o = other.data if isinstance(other, TensorMethods) else other
-        be = _backend.backend_of((self.data, o), op)
-        return type(self)._make(getattr(be.xp, op)(self.data, o), False, None)
-
+    # comparisons and predicates: no gradient, bool results (functional.logical)
     def __lt__(self, other):
-        return self._cmp(other, "less")
+        return _lg().lt(self, other)
 
     def __le__(self, other):
-        return self._cmp(other, "less_equal")
+        return _lg().le(self, other)
 
     def __gt__(self, other):
-        return self._cmp(other, "greater")
+        return _lg().gt(self, other)
 
     def __ge__(self, other):
-        return self._cmp(other, "greater_equal")
+        return _lg().ge(self, other)
 
     def __eq__(self, other):
-        return self._cmp(other, "equal")
+        return _lg().eq(self, other)
 
     def __ne__(self, other):
-        return self._cmp(other, "not_equal")
+        return _lg().ne(self, other)
 
     __hash__ = object.__hash__
+    lt = less = __lt__
+    le = less_equal = __le__
+    gt = greater = __gt__
+    ge = greater_equal = __ge__
+    eq = __eq__
+    ne = not_equal = __ne__
+    bitwise_and = __and__
+    bitwise_or = __or__
+    bitwise_xor = __xor__
+    bitwise_not = __invert__
+    floor_divide = __floordiv__
+    remainder = __mod__
+
+    def isnan(self):
+        return _lg().isnan(self)
+
+    def isinf(self):
+        return _lg().isinf(self)
+
+    def isfinite(self):
+        return _lg().isfinite(self)
+
+    def any(self, dim=None, keepdim=False):
+        return _lg().any(self, dim, keepdim)
+
+    def all(self, dim=None, keepdim=False):
+        return _lg().all(self, dim, keepdim)
+
+    def count_nonzero(self, dim=None):
+        return _lg().count_nonzero(self, dim)
+
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return _lg().allclose(self, other, rtol, atol, equal_nan)
+
+    def equal(self, other):
+        return _lg().equal(self, other)
+
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
+        return _m().nan_to_num(self, nan, posinf, neginf)
 
     # ----------------------------------------------------------------- methods
     def sum(self, axis=None, keepdims=False, dim=None, keepdim=None):
@@ -291,6 +360,16 @@ def _kd(keepdims, keepdim):
 
 
 _MATH = None
+_LOGICAL = None
+
+
+def _lg():
+    global _LOGICAL
+    if _LOGICAL is None:
+        from ..functional import logical
+
+        _LOGICAL = logical
+    return _LOGICAL
 
 
 def _m():

@@ -1,4 +1,8 @@
-"""Creating tensors: ``tensor``, ``as_tensor``, ``zeros``/``ones``/``full``/``arange``, ``*_like``, ``rand``/``randn``."""
+"""Creating tensors: ``tensor``, ``as_tensor``, ``from_numpy``, ``zeros``/``ones``/``full``/``empty``/``arange``/
+``linspace``/``logspace``/``eye``, the ``*_like`` forms, ``rand``/``randn``/``randint``/``randperm``.
+
+Defaults as PyTorch: floating results take the default dtype (float32), ``randint``/``randperm`` int64, a
+``*_like`` the input's dtype and device; ``requires_grad=True`` needs a floating dtype."""
 from __future__ import annotations
 
 import numpy as np
@@ -91,14 +95,151 @@ def arange(*args, dtype=None, device=None) -> Tensor:
     return Tensor._make(a, False, None)
 
 
-def zeros_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
-    xp = t.backend.xp
-    return Tensor._make(xp.zeros(t.shape, dtype=dtype or t.dtype), False, None).requires_grad_(requires_grad)
+def _like(t, dtype, device):
+    """``(backend, dtype)`` of a ``*_like`` result: ``t``'s unless given."""
+    t = t if isinstance(t, Tensor) else as_tensor(t)
+    be = t.backend if device is None else _backend.get(device)
+    return be, t.dtype if dtype is None else np.dtype(dtype)
 
 
-def ones_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
-    xp = t.backend.xp
-    return Tensor._make(xp.ones(t.shape, dtype=dtype or t.dtype), False, None).requires_grad_(requires_grad)
+def zeros_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    be, dt = _like(t, dtype, device)
+    return Tensor._make(be.xp.zeros(t.shape, dtype=dt), False, None).requires_grad_(requires_grad)
+
+
+def ones_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    be, dt = _like(t, dtype, device)
+    return Tensor._make(be.xp.ones(t.shape, dtype=dt), False, None).requires_grad_(requires_grad)
+
+
+def full_like(t: Tensor, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    be, dt = _like(t, dtype, device)
+    return Tensor._make(be.xp.full(t.shape, fill_value, dtype=dt), False, None).requires_grad_(requires_grad)
+
+
+def empty_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Uninitialised memory of ``t``'s shape (values undefined, as torch.empty_like)."""
+    be, dt = _like(t, dtype, device)
+    return Tensor._make(be.xp.empty(t.shape, dtype=dt), False, None).requires_grad_(requires_grad)
+
+
+def _random_like(name, t, dtype, device):
+    be, dt = _like(t, dtype, device)
+    if dt.kind != "f":
+        raise TypeError(f"{name}: expected a floating dtype, got {dt}; pass dtype= (e.g. dtype=gn.float32)")
+    return be, dt
+
+
+def rand_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    be, dt = _random_like("rand_like", t, dtype, device)
+    return Tensor._make(be.rand(tuple(t.shape), dt), False, None).requires_grad_(requires_grad)
+
+
+def randn_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    be, dt = _random_like("randn_like", t, dtype, device)
+    return Tensor._make(be.randn(tuple(t.shape), dt), False, None).requires_grad_(requires_grad)
+
+
+def empty(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Uninitialised memory (values undefined, as torch.empty)."""
+    be = _resolve(device)
+    return Tensor._make(be.xp.empty(_shape(shape), dtype=_dtype(dtype)), False, None).requires_grad_(requires_grad)
+
+
+def from_numpy(array) -> Tensor:
+    """A CPU tensor sharing ``array``'s memory (writes through either show in both), as torch.from_numpy."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected np.ndarray (got {type(array).__name__}); use gn.tensor(data) to "
+                        f"copy other data")
+    return Tensor._make(array, False, None)
+
+
+def linspace(start, end, steps: int, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` (both included), computed as torch's CPU kernel,
+    so the values are the same to the bit: ``start + step·i`` for the first half and ``end − step·(steps−1−i)``
+    for the second, each with one rounding (a fused multiply-add). An integer dtype truncates the ends first
+    and the values after."""
+    steps = int(steps)
+    if steps < 0:
+        raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps}")
+    be, dt = _resolve(device), _dtype(dtype)
+    xp = be.xp
+    if dt.kind in "iu":
+        start, end = int(start), int(end)
+    single = dt.kind == "f" and dt.itemsize <= 4  # float32/float16: the ends and step in float32
+    ends = np.float32 if single else np.float64
+    s, e = ends(start), ends(end)
+    if steps <= 1:
+        return Tensor._make(xp.full((steps,), s).astype(dt), False, None).requires_grad_(requires_grad)
+    step = (e - s) / ends(steps - 1)
+    i = xp.arange(steps, dtype=np.float64)
+    j = (steps - 1) - i
+    if single:  # a float32 product is exact in float64: one rounding of the sum, as a float32 FMA
+        lo, hi = np.float64(s) + np.float64(step) * i, np.float64(e) - np.float64(step) * j
+    else:
+        lo, hi = _fma(np.float64(step), i, np.float64(s)), _fma(-np.float64(step), j, np.float64(e))
+    a = xp.where(i < steps // 2, lo, hi).astype(dt)
+    return Tensor._make(a, False, None).requires_grad_(requires_grad)
+
+
+def _fma(a, b, c):
+    """``a·b + c`` in float64 with (nearly always) one rounding: Dekker's exact product plus Knuth's two-sum."""
+    p = a * b
+
+    def split(x):
+        t = 134217729.0 * x  # 2**27 + 1
+        hi = t - (t - x)
+        return hi, x - hi
+
+    (ah, al), (bh, bl) = split(a), split(b)
+    ep = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    s = p + c
+    bb = s - p
+    es = (p - (s - bb)) + (c - bb)
+    return s + (es + ep)
+
+
+def logspace(start, end, steps: int, base: float = 10.0, dtype=None, device=None,
+             requires_grad: bool = False) -> Tensor:
+    """``base ** linspace(start, end, steps)``."""
+    dt = _dtype(dtype)
+    exps = linspace(start, end, steps, dtype=dt if dt.kind == "f" else np.float64, device=device)
+    a = exps.backend.xp.power(exps.data.dtype.type(base), exps.data)
+    return Tensor._make(a.astype(dt, copy=False), False, None).requires_grad_(requires_grad)
+
+
+def eye(n: int, m=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """The ``n`` × ``m`` (default ``n`` × ``n``) identity matrix."""
+    be = _resolve(device)
+    return Tensor._make(be.xp.eye(n, n if m is None else m, dtype=_dtype(dtype)), False,
+                        None).requires_grad_(requires_grad)
+
+
+def randint(*args, size=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``randint(high, size)`` or ``randint(low, high, size)``: integers uniform in [low, high) (low 0 by
+    default), int64 unless ``dtype`` says otherwise, as torch.randint."""
+    args = list(args)
+    if size is None and args and isinstance(args[-1], (tuple, list)):
+        size = args.pop()
+    if size is None or len(args) not in (1, 2):
+        raise TypeError("randint: expected randint(high, size) or randint(low, high, size), size a tuple of ints")
+    low, high = (0, args[0]) if len(args) == 1 else args
+    low, high = int(low), int(high)
+    if low >= high:
+        raise RuntimeError(f"randint: expected low < high, got low={low}, high={high}")
+    be = _resolve(device)
+    a = be.randint(low, high, tuple(int(d) for d in size))
+    dt = np.dtype(np.int64) if dtype is None else np.dtype(dtype)
+    return Tensor._make(a.astype(dt, copy=False), False, None).requires_grad_(requires_grad)
+
+
+def randperm(n: int, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A random permutation of ``0 … n-1`` (int64 unless ``dtype`` says otherwise)."""
+    if int(n) < 0:
+        raise RuntimeError(f"randperm: n must be non-negative, got {n}")
+    be = _resolve(device)
+    dt = np.dtype(np.int64) if dtype is None else np.dtype(dtype)
+    return Tensor._make(be.randperm(int(n)).astype(dt, copy=False), False, None).requires_grad_(requires_grad)
 
 
 def rand(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from heapq import heappop, heappush
 
+from . import hooks as _hooks
 from .function import _tensor_cls
 from .grad_mode import STATE
 from .inplace import check_versions, grad_fn_at
@@ -21,12 +22,18 @@ def sum_to(xp, g, shape):
     return g
 
 
-def run_backward(root, grad, retain_graph: bool = False) -> None:
-    """Propagate ``grad`` (an array shaped like ``root``) from ``root`` back to every leaf that requires grad.
+def run_backward(root, grad, retain_graph: bool = False, inputs=None) -> None:
+    """Propagate ``grad`` (an array shaped like ``root``) from ``root`` back to every leaf that requires grad
+    (only into ``inputs``, a tuple of tensors, when given).
 
     Functions run in decreasing creation order (``Function.seq``), taken from a heap as they are reached: a
     function is created after every function whose output it consumes, so when it is popped, every function that
-    feeds it a gradient has run (no separate topological sort, and only reachable functions are visited)."""
+    feeds it a gradient has run (no separate topological sort, and only reachable functions are visited).
+    With a hook registered anywhere, or ``inputs``, :func:`_run_backward_general` runs instead: this loop has no
+    test for them."""
+    if _hooks.HOOKS or inputs is not None:
+        _run_backward_general(root, grad, retain_graph, inputs)
+        return
     root_fn = root.grad_fn
     if root_fn is None:
         _accumulate_leaf(root, grad, owned=False)
@@ -74,6 +81,127 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
                     grads[child] = prev + g
         if not retain_graph:
             fn._release()
+
+
+def _child(p, fn):
+    """The function that made ``p`` as ``fn`` used it (None for a leaf)."""
+    child = p.grad_fn
+    if child is not None and child.seq > fn.seq:  # p was written in place after fn used it
+        child = grad_fn_at(p, fn.seq)
+    return child
+
+
+def _needed(root_fn, leaf_ids, capture) -> set:
+    """The functions whose backward leads to one of the inputs (leaves by id, non-leaves by grad_fn)."""
+    seen = {root_fn}
+    stack = [root_fn]
+    order = []
+    while stack:
+        fn = stack.pop()
+        order.append(fn)
+        for p, need in zip(fn.parents, fn.needs_input_grad):
+            if need:
+                c = _child(p, fn)
+                if c is not None and c not in seen:
+                    seen.add(c)
+                    stack.append(c)
+    order.sort(key=lambda f: f.seq)  # children before the functions that use them
+    needed = set()
+    for fn in order:
+        for p, need in zip(fn.parents, fn.needs_input_grad):
+            if need:
+                c = _child(p, fn)
+                if (id(p) in leaf_ids) if c is None else (c in needed or c in capture):
+                    needed.add(fn)
+                    break
+    return needed
+
+
+def _run_backward_general(root, grad, retain_graph, inputs) -> None:
+    """:func:`run_backward` with tensor hooks and ``inputs``, as torch: a non-leaf's hooks run on its complete
+    gradient before it flows on (before ``retain_grad``'s ``.grad``); a leaf's hooks run once on its summed
+    gradient before it is accumulated into ``.grad`` (here: after the graph has run, where torch runs them as
+    soon as that leaf's gradient is complete). With ``inputs``, only they get ``.grad`` and only the functions
+    leading to them run."""
+    leaf_ids = capture = needed = None
+    if inputs is not None:
+        leaf_ids = {id(t) for t in inputs if t.grad_fn is None}
+        capture = {t.grad_fn: t for t in inputs if t.grad_fn is not None}
+    root_fn = root.grad_fn
+    if root_fn is None:
+        if leaf_ids is None or id(root) in leaf_ids:
+            hk = _hooks.hooks_of(root)
+            _accumulate_leaf(root, grad if hk is None else _hooks.call(hk, grad), owned=False)
+        return
+    if inputs is not None:
+        needed = _needed(root_fn, leaf_ids, capture)
+        if root_fn not in needed and root_fn not in capture:
+            return
+    grads = {root_fn: grad}
+    heap = [(-root_fn.seq, root_fn)]
+    handed = set()
+    pending = {}  # id(leaf) -> [leaf, summed grad]: leaves with hooks, accumulated at the end
+    while heap:
+        fn = heappop(heap)[1]
+        if fn.released:
+            raise RuntimeError(
+                "backward through a part of the graph that was already freed: the graph's buffers are released "
+                "after backward() unless you call backward(retain_graph=True) the first time")
+        if fn.writes != STATE.writes:
+            check_versions(fn)
+        g_out = grads.pop(fn)
+        hk = _hooks.hooks_of(fn)
+        if hk is not None:
+            g_out = _hooks.call(hk, g_out)
+        if capture is not None and fn in capture:
+            _accumulate_leaf(capture[fn], g_out, owned=False)
+        if fn.retained is not None:
+            t = fn.retained()
+            if t is not None:
+                _accumulate_leaf(t, g_out, owned=False)
+        if needed is not None and fn not in needed:
+            if not retain_graph:
+                fn._release()
+            continue
+        xp = fn.backend.xp
+        in_grads = fn.backward(xp, g_out)
+        if type(in_grads) is not tuple:
+            in_grads = (in_grads,)
+        for p, need, g in zip(fn.parents, fn.needs_input_grad, in_grads):
+            if not need or g is None:
+                continue
+            shape = p.data.shape
+            if g.shape != shape:
+                g = sum_to(xp, g, shape)
+            child = _child(p, fn)
+            if child is None:
+                if leaf_ids is not None and id(p) not in leaf_ids:
+                    continue
+                if id(p) in _hooks.HOOKS and _hooks.hooks_of(p) is not None:
+                    prev = pending.get(id(p))
+                    if prev is None:
+                        pending[id(p)] = [p, g]
+                    else:
+                        prev[1] = prev[1] + g
+                    continue
+                owned = g is not g_out and g.base is None and id(g) not in handed
+                if owned:
+                    handed.add(id(g))
+                _accumulate_leaf(p, g, owned)
+            else:
+                if needed is not None and child not in needed and child not in capture:
+                    continue
+                prev = grads.get(child)
+                if prev is None:
+                    grads[child] = g
+                    heappush(heap, (-child.seq, child))
+                else:
+                    grads[child] = prev + g
+        if not retain_graph:
+            fn._release()
+    for p, g in pending.values():
+        hk = _hooks.hooks_of(p)
+        _accumulate_leaf(p, g if hk is None else _hooks.call(hk, g), owned=False)
 
 
 def _accumulate_leaf(t, g, owned: bool) -> None:

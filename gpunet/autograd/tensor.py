@@ -70,16 +70,6 @@ class Tensor(TensorMethods):
         return self.data.dtype
 
     @property
-    def size(self) -> int:
-        return self.data.size
-
-    def numel(self) -> int:
-        return self.data.size
-
-    def dim(self) -> int:
-        return self.data.ndim
-
-    @property
     def backend(self):
         return _backend.backend_of((self.data,))
 
@@ -168,12 +158,6 @@ class Tensor(TensorMethods):
     def cuda(self) -> "Tensor":
         return self.to("cuda")
 
-    def float(self) -> "Tensor":
-        return self.to(dtype=np.float32)
-
-    def double(self) -> "Tensor":
-        return self.to(dtype=np.float64)
-
     def astype(self, dtype) -> "Tensor":
         return self.to(dtype=dtype)
 
@@ -203,12 +187,47 @@ class Tensor(TensorMethods):
             self.grad_fn.retained = weakref.ref(self)
         return self
 
-    # ----------------------------------------------------------------- autograd
-    def backward(self, grad=None, retain_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) · grad into every leaf's ``.grad``.
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` with this tensor's gradient (a Tensor) during backward, as torch's: it may return
+        None or a Tensor (same shape, dtype, device) used in its place. A leaf's hooks run before its gradient is
+        accumulated into ``.grad``; a non-leaf's when its gradient is complete, before it flows on (the hook
+        stays with the ``grad_fn`` the tensor has now). Returns a handle whose ``remove()`` unregisters it."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        from . import hooks
 
-        ``grad`` may be omitted only for a single-element tensor (it is then 1).
+        return hooks.register(self.grad_fn if self.grad_fn is not None else self, hook)
+
+    # ----------------------------------------------------------------- autograd
+    def backward(self, gradient=None, retain_graph=None, create_graph: bool = False, inputs=None, *,
+                 grad=None) -> None:
+        """Accumulate d(self)/d(leaf) · gradient into every leaf's ``.grad`` (as ``torch.Tensor.backward``).
+
+        ``gradient`` may be omitted only for a single-element tensor (it is then 1); ``grad=`` is an older name
+        for it. ``retain_graph`` keeps the graph for another backward. ``inputs`` (a tensor or a sequence of
+        tensors) restricts the accumulation to those tensors (a non-leaf among them gets ``.grad`` too).
+        ``create_graph=True`` (higher-order gradients) is not supported.
         """
+        if grad is not None:
+            if gradient is not None:
+                raise TypeError("backward(): pass the upstream gradient once, as gradient= (grad= is its old name)")
+            gradient = grad
+        grad = gradient
+        if create_graph:
+            raise NotImplementedError(
+                "backward(create_graph=True): gpunet's backward runs on raw arrays and records no graph, so "
+                "higher-order gradients are not supported; use gn.gradcheck for checks, or PyTorch")
+        if inputs is not None:
+            inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+            if not inputs:
+                raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
+            for t in inputs:
+                if not isinstance(t, Tensor):
+                    raise TypeError(f"backward(inputs=...): expected Tensors, got {type(t).__name__}")
+                if not t.requires_grad:
+                    raise RuntimeError("backward(inputs=...): one of the inputs does not require grad, so it can "
+                                       "get no gradient (as torch: can't retain_grad on Tensor that has "
+                                       "requires_grad=False)")
         if not self.requires_grad:
             raise RuntimeError("backward(): this tensor does not require grad and has no grad_fn; build it from "
                                "tensors created with requires_grad=True (or Parameters), outside gn.no_grad()")
@@ -228,7 +247,7 @@ class Tensor(TensorMethods):
                 raise ValueError(f"backward(): grad has shape {g.shape} but the tensor has shape {self.shape}")
         if self._vc is not None and self._gv != self._vc[_inplace.GRAPH]:
             _inplace.check_current((self,), "backward")
-        engine.run_backward(self, g, retain_graph=retain_graph)
+        engine.run_backward(self, g, retain_graph=bool(retain_graph), inputs=inputs)
 
 def _is_dtype(x) -> bool:
     """True for a dtype given as np.dtype, a type like np.float32, or a name like "float32" (not a device)."""

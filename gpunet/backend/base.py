@@ -72,6 +72,14 @@ class Backend:
             return self._normal(shape, dt)
         return self._normal(shape, np.dtype(np.float32)).astype(dt)
 
+    def randint(self, low: int, high: int, shape):
+        """Integers drawn uniformly from [low, high), int64."""
+        raise NotImplementedError
+
+    def randperm(self, n: int):
+        """A random permutation of 0 … n−1, int64."""
+        raise NotImplementedError
+
     def _uniform(self, shape, dtype):  # float32 or float64 only
         raise NotImplementedError
 

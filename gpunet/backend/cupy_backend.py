@@ -95,6 +95,12 @@ class CupyBackend(CupyBatchNorm, Backend):
     def _normal(self, shape, dtype):
         return self.rng().standard_normal(shape, dtype=dtype)
 
+    def randint(self, low, high, shape):
+        return self.rng().randint(low, high, size=shape, dtype=np.int64)
+
+    def randperm(self, n):
+        return self.rng().permutation(n).astype(np.int64, copy=False)
+
     # ----------------------------------------------------------------- dtype guard
     def _fusable(self, *arrays, strided=()) -> bool:
         """True when every non-None argument is a non-empty C-contiguous device array of one float32/float64

@@ -12,7 +12,8 @@ import numpy as np
 from ..autograd.function import Function
 from ._dtypes import promote
 
-__all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "clip", "clamp", "where"]
+__all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "clip", "clamp", "where",
+           "floor_divide", "remainder", "nan_to_num"]
 
 
 # ====================================================================== arithmetic
@@ -116,6 +117,86 @@ class Pow(Function):
         return ga, gb
 
 
+def _no_integer_zero(fn, b, op):
+    """Integer division by zero raises as torch raises on the CPU (``ZeroDivisionError``); NumPy would give 0.
+    On the GPU the check runs on the device and reports at the next host read."""
+    if getattr(b, "dtype", None) is not None:
+        if b.dtype.kind in "biu":
+            fn.backend.check_later((b == 0).any(), lambda: _zero_division(op))
+    elif isinstance(b, int) and b == 0:
+        _zero_division(op)
+
+
+class IntegerDivisionByZero(ZeroDivisionError, RuntimeError):
+    """Integer ``//`` or ``%`` by zero (a RuntimeError as in PyTorch, and a ZeroDivisionError as in Python)."""
+
+
+def _zero_division(op):
+    raise IntegerDivisionByZero(f"{op}: integer division by zero (ZeroDivisionError)")
+
+
+def _kind(x) -> str:
+    dt = getattr(x, "dtype", None)
+    return dt.kind if dt is not None else "i" if isinstance(x, int) else "f"
+
+
+def _integral(a, b) -> bool:
+    return _kind(a) in "biu" and _kind(b) in "biu"
+
+
+class FloorDivide(Function):
+    """``a // b``: floor(a / b), as torch.floor_divide (integers stay integers). Not differentiable, as in
+    PyTorch: the result of an input that requires grad records this op, whose backward raises."""
+    arg_names = ("input", "other")
+
+    def forward(self, xp, a, b):
+        a, b = promote(a, b)
+        if _integral(a, b):
+            _no_integer_zero(self, b, "floor_divide")
+        with np.errstate(divide="ignore", invalid="ignore"):  # float x // 0 is ±inf or nan, as torch (no warning)
+            return xp.floor_divide(a, b)
+
+    def backward(self, xp, g):
+        raise RuntimeError("the derivative for 'floor_divide' is not implemented (as in PyTorch); detach the "
+                           "inputs or use torch-style div(a, b) and floor outside the graph")
+
+
+class Remainder(Function):
+    """``a % b`` with the sign of ``b`` (Python's modulo, torch.remainder); d/da = 1, d/db = −floor(a / b)."""
+    arg_names = ("input", "other")
+
+    def forward(self, xp, a, b):
+        a, b = promote(a, b)
+        if _integral(a, b):
+            _no_integer_zero(self, b, "remainder")
+        if self.needs_input_grad[1]:
+            self.a, self.b = a, b
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return xp.remainder(a, b)
+
+    def backward(self, xp, g):
+        na, nb = self.needs_input_grad
+        if not nb:
+            return (g if na else None), None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (g if na else None), -g * xp.floor_divide(self.a, self.b)
+
+
+class NanToNum(Function):
+    """NaN → ``nan``, +inf → ``posinf``, −inf → ``neginf`` (default: the dtype's largest/smallest finite value);
+    the gradient passes where the input is finite (0 elsewhere), as torch."""
+
+    def forward(self, xp, a, nan=0.0, posinf=None, neginf=None):
+        if self.needs_input_grad[0]:
+            self.finite = xp.isfinite(a)
+        if a.dtype.kind not in "fc":
+            return a.copy()
+        return xp.nan_to_num(a, copy=True, nan=nan, posinf=posinf, neginf=neginf)
+
+    def backward(self, xp, g):
+        return (g * self.finite,)
+
+
 # ====================================================================== elementwise functions
 class Exp(Function):
     def forward(self, xp, a):
@@ -217,6 +298,21 @@ def neg(a):
 def pow(a, b):
     """aᵇ (b a scalar or a tensor)."""
     return Pow.apply(a, b)
+
+
+def floor_divide(a, b):
+    """``a // b``: floor(a / b) (floats stay floats, integers integers); not differentiable, as in PyTorch."""
+    return FloorDivide.apply(a, b)
+
+
+def remainder(a, b):
+    """``a % b``, the sign of ``b`` (Python's modulo, torch.remainder); differentiable."""
+    return Remainder.apply(a, b)
+
+
+def nan_to_num(a, nan=0.0, posinf=None, neginf=None):
+    """NaN, +inf and −inf replaced (by default by 0 and the dtype's largest and smallest finite values)."""
+    return NanToNum.apply(a, nan=nan, posinf=posinf, neginf=neginf)
 
 
 def exp(a):

@@ -13,7 +13,7 @@ from ..autograd.function import Function
 from ..autograd.tensor import Tensor
 
 __all__ = ["reshape", "transpose", "getitem", "concatenate", "cat", "stack", "to_device", "cast", "clone",
-           "index_of"]
+           "index_of", "expand"]
 
 
 class Reshape(Function):
@@ -40,6 +40,18 @@ class Transpose(Function):
 
     def backward(self, xp, g):
         return (g.transpose(np.argsort(self.axes)) if self.axes is not None else g.transpose(),)
+
+
+class Expand(Function):
+    """A broadcast view (size-1 dims repeated without copying, new leading dims); the engine sums the gradient
+    back to the input's shape. The view is read-only on NumPy (PyTorch also refuses most writes into one)."""
+    is_view = True
+
+    def forward(self, xp, a, shape=()):
+        return xp.broadcast_to(a, shape)
+
+    def backward(self, xp, g):
+        return (g,)
 
 
 class GetItem(Function):
@@ -146,6 +158,34 @@ def reshape(a, shape):
     return Reshape.apply(a, shape=tuple(shape))
 
 
+def expand(a, sizes):
+    """``a`` broadcast to ``sizes`` as ``torch.Tensor.expand``: -1 keeps a dim, only size-1 dims grow, new dims
+    go in front (and may not be -1)."""
+    shape = tuple(a.shape)
+    sizes = tuple(int(d) for d in sizes)
+    if len(sizes) < len(shape):
+        raise RuntimeError(f"expand: the number of sizes provided ({len(sizes)}) must be greater or equal to the "
+                           f"number of dimensions in the tensor ({len(shape)})")
+    lead = len(sizes) - len(shape)
+    out = []
+    for i, d in enumerate(sizes):
+        if i < lead:
+            if d < 0:
+                raise RuntimeError(f"expand: the expanded size {d} is not allowed in a leading, non-existing "
+                                   f"dimension {i}")
+            out.append(d)
+            continue
+        have = shape[i - lead]
+        if d == -1:
+            d = have
+        elif d != have and have != 1:
+            raise RuntimeError(f"expand: the expanded size of the tensor ({d}) must match the existing size "
+                               f"({have}) at non-singleton dimension {i}. Target sizes: {list(sizes)}. Tensor "
+                               f"sizes: {list(shape)}")
+        out.append(d)
+    return Expand.apply(a, shape=tuple(out))
+
+
 def transpose(a, axes=None):
     """Permute the axes (reverse them when ``axes`` is None); ``axes`` must name every dim once."""
     if axes is not None:
@@ -200,7 +240,12 @@ def to_device(a, backend):
 
 
 def cast(a, dtype):
-    return Cast.apply(a, dtype=np.dtype(dtype))
+    """``a`` as ``dtype``: differentiable to a floating dtype; to bool or integers the result does not require grad
+    (as torch: ``x.long().requires_grad`` is False)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "fc" and isinstance(a, Tensor) and a.requires_grad:
+        a = a.detach()
+    return Cast.apply(a, dtype=dtype)
 
 
 def clone(a):

@@ -1,8 +1,14 @@
 """Neural-network modules (``import gpunet.nn as nn``), shaped like ``torch.nn``.
 
-``nn.functional`` and ``nn.init`` are the same modules as ``gpunet.functional`` and ``gpunet.init``.
+``nn.functional`` and ``nn.init`` are the same modules as ``gpunet.functional`` and ``gpunet.init`` (also as
+``import gpunet.nn.functional as F`` and ``from gpunet.nn import functional as F``).
 """
+import sys as _sys
+
 from .. import functional, init
+
+_sys.modules[__name__ + ".functional"] = functional  # importable under this name: the very same module
+_sys.modules[__name__ + ".init"] = init
 from .activation import (ELU, GELU, GLU, SELU, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Maxout,
                          Mish, PReLU, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus, Step, Tanh)
 from .container import ModuleList, Sequential
@@ -14,8 +20,9 @@ from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GaussianNLLLoss
 from .module import Module
 from .normalization import BatchNorm1d
 from .parameter import Parameter
+from . import utils  # noqa: E402
 
 __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Linear", "Identity", "Flatten", "ReLU", "Sigmoid",
            "Tanh", "LeakyReLU", "ELU", "Softmax", "LogSoftmax", "Step", "GELU", "SiLU", "Softplus", "Hardtanh",
            "Maxout", "ReLU6", "SELU", "Mish", "Hardswish", "LogSigmoid", "GLU", "PReLU", "Dropout", "BatchNorm1d", "MSELoss", "L1Loss", "RMSELoss", "CrossEntropyLoss", "NLLLoss",
-           "BCELoss", "BCEWithLogitsLoss", "GaussianNLLLoss", "MultiMarginLoss", "SmoothL1Loss", "HuberLoss", "KLDivLoss", "functional", "init"]
+           "BCELoss", "BCEWithLogitsLoss", "GaussianNLLLoss", "MultiMarginLoss", "SmoothL1Loss", "HuberLoss", "KLDivLoss", "functional", "init", "utils"]
