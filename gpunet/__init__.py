@@ -13,6 +13,13 @@ from .autograd._tensor_convert import Size
 from .autograd.creation import (empty, empty_like, eye, from_numpy, full_like, linspace, logspace, rand_like,
                                 randint, randn_like, randperm)
 from .functional.math import floor_divide, nan_to_num, remainder
+from .functional.math import (argsort, bmm, ceil, clamp_max, clamp_min, cos, cumprod, cumsum, einsum, expm1,  # noqa: E402
+                              floor, log1p, logsumexp, maximum, minimum, mm, outer, prod, reciprocal, round, rsqrt,
+                              sign, sin, sort, square, std, topk, trunc, var)
+from .functional.nn_misc import norm  # noqa: E402
+from .functional.indexing import gather, index_select, masked_fill, masked_select, scatter, scatter_add  # noqa: E402
+from .functional.rearrange import (chunk, flip, repeat_interleave, roll, split, tril, triu,  # noqa: E402
+                                   unbind)
 from .functional.logical import (all, allclose, any, bitwise_and, bitwise_not, bitwise_or, bitwise_xor,
                                  count_nonzero, eq, equal, ge, greater, greater_equal, gt, isfinite, isinf, isnan,
                                  le, less, less_equal, lt, ne, not_equal)

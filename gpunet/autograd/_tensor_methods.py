@@ -10,9 +10,11 @@ from __future__ import annotations
 from . import inplace as _inplace
 from ._dims import canonical_dim
 from ._tensor_convert import TensorConvert
+from ._tensor_indexing import TensorIndexing
+from ._tensor_math import TensorMath
 
 
-class TensorMethods(TensorConvert):
+class TensorMethods(TensorConvert, TensorMath, TensorIndexing):
     __slots__ = ()
 
     # ----------------------------------------------------------------- operators (ops live in functional.math)
@@ -271,6 +273,8 @@ class TensorMethods(TensorConvert):
         return _m().abs(self)
 
     def clip(self, min=None, max=None):
+        if hasattr(min, "shape") or hasattr(max, "shape"):  # tensor bounds: differentiable in them too
+            return _m().clamp_tensor(self, min, max)
         return _m().clip(self, min, max)
 
     clamp = clip
@@ -349,8 +353,6 @@ class TensorMethods(TensorConvert):
 
         return activation.softmax(self, dim)
 
-
-
 def _dim(axis, dim):
     return dim if dim is not None else axis
 
@@ -379,3 +381,4 @@ def _m():
 
         _MATH = math
     return _MATH
+

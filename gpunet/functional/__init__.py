@@ -9,10 +9,20 @@ from .loss import *  # noqa: F401,F403
 from .loss import __all__ as _loss_all
 from .math import (abs, add, amax, amin, cat, clamp, clip, concatenate, div, exp, getitem, log, matmul, max, mean,
                    min, mul, neg, pow, reshape, sqrt, stack, sub, sum, transpose, where)
+from .math import (argsort, bmm, ceil, clamp_max, clamp_min, cos, cumprod, cumsum, einsum, expm1, floor, log1p,
+                   logsumexp, maximum, minimum, mm, outer, prod, reciprocal, round, rsqrt, sign, sin, sort, square,
+                   std, topk, trunc, var)
 from .nn_misc import cosine_similarity, norm, normalize, one_hot, pad
 from .normalization import batch_norm
 
 __all__ = list(_act_all) + list(_act_extra_all) + list(_loss_all) + [
     "dropout", "linear", "batch_norm", "norm", "normalize", "cosine_similarity", "one_hot", "pad", "abs", "add", "amax", "amin", "cat", "clamp", "clip", "concatenate", "div", "exp",
     "getitem", "log", "matmul", "max", "mean", "min", "mul", "neg", "pow", "reshape", "sqrt", "stack", "sub", "sum",
-    "transpose", "where"]
+    "transpose", "where", "argsort", "bmm", "ceil", "clamp_max", "clamp_min", "cos", "cumprod", "cumsum", "einsum",
+    "expm1", "floor", "log1p", "logsumexp", "maximum", "minimum", "mm", "outer", "prod", "reciprocal", "round",
+    "rsqrt", "sign", "sin", "sort", "square", "std", "topk", "trunc", "var"]
+from .indexing import gather, index_select, masked_fill, masked_select, scatter, scatter_add
+from .rearrange import chunk, flip, repeat, repeat_interleave, roll, split, tril, triu, unbind
+
+__all__ += ["chunk", "flip", "gather", "index_select", "masked_fill", "masked_select", "repeat",
+            "repeat_interleave", "roll", "scatter", "scatter_add", "split", "tril", "triu", "unbind"]

@@ -336,7 +336,11 @@ def abs(a):
 
 
 def clip(a, min=None, max=None):
-    """a clamped to [min, max]."""
+    """a clamped to [min, max]; bounds may be numbers or tensors (then differentiable in them too)."""
+    if hasattr(min, "shape") or hasattr(max, "shape"):
+        from .unary import clamp_tensor
+
+        return clamp_tensor(a, min, max)
     return Clip.apply(a, lo=min, hi=max)
 
 
