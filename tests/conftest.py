@@ -66,3 +66,22 @@ def to_numpy(x):
 
 def torch_or_skip():
     return pytest.importorskip("torch", reason="PyTorch is not installed (optional reference)")
+
+
+def values_and_grads_like_torch(fn_gn, fn_t, *arrays, rtol=1e-12, atol=1e-13):
+    """Run ``fn_gn`` on gpunet float64 leaves and ``fn_t`` on torch ones built from ``arrays``; compare the
+    outputs (a ``(values, indices)`` pair compares its indices exactly) and every input's gradient for one random
+    upstream gradient."""
+    torch = torch_or_skip()
+    xs = [gn.tensor(np.asarray(a, dtype=np.float64), requires_grad=True) for a in arrays]
+    ts = [torch.tensor(np.asarray(a, dtype=np.float64), requires_grad=True) for a in arrays]
+    out, tout = fn_gn(*xs), fn_t(*ts)
+    if isinstance(tout, tuple):
+        np.testing.assert_array_equal(to_numpy(out[1]), tout[1].numpy())
+        out, tout = out[0], tout[0]
+    np.testing.assert_allclose(to_numpy(out), tout.detach().numpy(), rtol=rtol, atol=atol)
+    g = np.random.default_rng(3).standard_normal(tout.shape)
+    out.backward(gn.tensor(g, dtype=np.float64))
+    tout.backward(torch.tensor(g))
+    for x, t in zip(xs, ts):
+        np.testing.assert_allclose(to_numpy(x.grad), t.grad.numpy(), rtol=rtol, atol=atol)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import to_numpy, torch_or_skip
+from conftest import to_numpy, torch_or_skip, values_and_grads_like_torch
 
 import gpunet as gn
 
@@ -14,18 +14,7 @@ def leaf(a):
 
 
 def check(torch, fn_gn, fn_t, *arrays, rtol=1e-12):
-    xs = [leaf(a) for a in arrays]
-    ts = [torch.tensor(np.asarray(a, dtype=np.float64), requires_grad=True) for a in arrays]
-    out, tout = fn_gn(*xs), fn_t(*ts)
-    if isinstance(tout, tuple):  # (values, indices)
-        np.testing.assert_array_equal(to_numpy(out[1]), tout[1].numpy())
-        out, tout = out[0], tout[0]
-    np.testing.assert_allclose(to_numpy(out), tout.detach().numpy(), rtol=rtol, atol=1e-13)
-    g = np.random.default_rng(3).standard_normal(tout.shape)
-    out.backward(gn.tensor(g, dtype=np.float64))
-    tout.backward(torch.tensor(g))
-    for x, t in zip(xs, ts):
-        np.testing.assert_allclose(to_numpy(x.grad), t.grad.numpy(), rtol=rtol, atol=1e-13)
+    values_and_grads_like_torch(fn_gn, fn_t, *arrays, rtol=rtol)
 
 
 A = np.array([[0.3, -1.2, 2.5, 0.0], [1.7, -0.4, -2.2, 0.9], [0.5, 0.5, -3.1, 1.1]])

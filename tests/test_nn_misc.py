@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import to_numpy, torch_or_skip
+from conftest import to_numpy, torch_or_skip, values_and_grads_like_torch
 
 import gpunet as gn
 import gpunet.functional as F
@@ -14,15 +14,7 @@ def leaf(a):
 
 
 def _both(torch, fn_gn, fn_t, *arrays, rtol=1e-12):
-    xs = [leaf(a) for a in arrays]
-    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
-    out, tout = fn_gn(*xs), fn_t(*ts)
-    np.testing.assert_allclose(to_numpy(out), tout.detach().numpy(), rtol=rtol, atol=1e-14)
-    g = np.random.default_rng(9).standard_normal(tout.shape)
-    out.backward(gn.tensor(g, dtype=np.float64))
-    tout.backward(torch.tensor(g))
-    for x, t in zip(xs, ts):
-        np.testing.assert_allclose(to_numpy(x.grad), t.grad.numpy(), rtol=rtol, atol=1e-14)
+    values_and_grads_like_torch(fn_gn, fn_t, *arrays, rtol=rtol, atol=1e-14)
 
 
 @pytest.mark.torch

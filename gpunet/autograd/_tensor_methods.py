@@ -11,7 +11,7 @@ from . import inplace as _inplace
 from ._dims import canonical_dim
 from ._tensor_convert import TensorConvert
 from ._tensor_indexing import TensorIndexing
-from ._tensor_math import TensorMath
+from ._tensor_math import TensorMath, _m
 
 
 class TensorMethods(TensorConvert, TensorMath, TensorIndexing):
@@ -361,7 +361,6 @@ def _kd(keepdims, keepdim):
     return keepdim if keepdim is not None else keepdims
 
 
-_MATH = None
 _LOGICAL = None
 
 
@@ -373,12 +372,4 @@ def _lg():
         _LOGICAL = logical
     return _LOGICAL
 
-
-def _m():
-    global _MATH
-    if _MATH is None:
-        from ..functional import math
-
-        _MATH = math
-    return _MATH
 
