@@ -17,6 +17,7 @@ from .functional.math import (argsort, bmm, ceil, clamp_max, clamp_min, cos, cum
                               floor, log1p, logsumexp, maximum, minimum, mm, outer, prod, reciprocal, round, rsqrt,
                               sign, sin, sort, square, std, topk, trunc, var)
 from .functional.nn_misc import norm  # noqa: E402
+from .autograd.interop import from_dlpack  # noqa: E402
 from .functional.indexing import gather, index_select, masked_fill, masked_select, scatter, scatter_add  # noqa: E402
 from .functional.rearrange import (chunk, flip, repeat_interleave, roll, split, tril, triu,  # noqa: E402
                                    unbind)

@@ -107,3 +107,17 @@ def test_optimizer_paths_without_matplotlib(paths, tmp_path, monkeypatch, capsys
     results = paths.main(["--steps", "5", "--out", str(out)])
     assert not out.exists() and len(results) == 8
     assert "matplotlib is not installed" in capsys.readouterr().out
+
+
+def test_the_pytorch_script_runs_with_only_its_imports_changed():
+    """examples/pytorch_script.py: warm-up + cosine, clipping, a forward and a tensor hook, a DLPack hand-off."""
+    source = (EXAMPLES / "pytorch_script.py").read_text()
+    code = source.split('"""', 2)[2]                      # after the module docstring
+    for line in code.splitlines():
+        if "gpunet" in line:
+            assert line.startswith(("import gpunet", "from gpunet")), line   # only the imports name gpunet
+    script = _load("pytorch_script")
+    r = script.main(epochs=8, verbose=False)
+    assert r["accuracy"] > 0.9
+    assert r["activations"] > 0 and len(r["grad_norms"]) > 0 and all(np.isfinite(r["grad_norms"]))
+    assert r["lr"] == pytest.approx(1e-5)                 # the cosine schedule ran to its end

@@ -169,6 +169,15 @@ class TensorConvert:
         return self.expand(other.shape)
 
     # ----------------------------------------------------------------- Python protocols
+    # DLPack: zero-copy exchange with PyTorch, CuPy, NumPy, JAX ... (the array's own protocol, on its device)
+    def __dlpack__(self, *args, **kwargs):
+        """The DLPack capsule of this tensor's array (shares memory; a tensor that requires grad exports its
+        values, as ``t.detach()`` would)."""
+        return self.data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self.data.__dlpack_device__()
+
     def __format__(self, spec: str) -> str:
         """``f"{t:.3f}"`` formats a 0-d tensor's value, as torch; other tensors take no format spec."""
         if self.data.ndim == 0:
