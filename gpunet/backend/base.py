@@ -77,8 +77,8 @@ class Backend:
         raise NotImplementedError
 
     def randperm(self, n: int):
-        """A random permutation of 0 … n−1, int64."""
-        raise NotImplementedError
+        """A random permutation of 0 … n−1, int64 (NumPy's and CuPy's generators both have ``permutation``)."""
+        return self.rng().permutation(n).astype(np.int64, copy=False)
 
     def _uniform(self, shape, dtype):  # float32 or float64 only
         raise NotImplementedError
@@ -263,6 +263,8 @@ class Backend:
     # Whether reading a value back to the host waits for queued device work (the GPU): code that only needs to
     # know later keeps such checks on the device there (fit's finiteness guard, the deferred input checks).
     syncs_are_costly: bool = False
+    # What an error raised by a deferred device-side check adds to its message (empty where checks run at once).
+    deferred_note: str = ""
 
     def optimizer_kernel(self, name: str):
         """A fused in-place update for optimizer ``name`` ("sgd", "adam", ...), or None to use the generic

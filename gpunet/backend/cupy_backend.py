@@ -32,6 +32,8 @@ def _row_block(cols: int) -> int:
 class CupyBackend(CupyBatchNorm, Backend):
     name = "cupy"
     syncs_are_costly = True
+    deferred_note = (" (Checked on the GPU and reported at the first host read after the call; set "
+                     "GPUNET_SYNC_CHECKS=1 to have it raised in the call itself.)")
 
     def __init__(self, cupy):
         super().__init__(cupy)
@@ -97,9 +99,6 @@ class CupyBackend(CupyBatchNorm, Backend):
 
     def randint(self, low, high, shape):
         return self.rng().randint(low, high, size=shape, dtype=np.int64)
-
-    def randperm(self, n):
-        return self.rng().permutation(n).astype(np.int64, copy=False)
 
     # ----------------------------------------------------------------- dtype guard
     def _fusable(self, *arrays, strided=()) -> bool:

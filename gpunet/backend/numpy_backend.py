@@ -39,9 +39,6 @@ class NumpyBackend(Backend):
     def randint(self, low, high, shape):
         return self.rng().integers(low, high, size=shape, dtype=np.int64)
 
-    def randperm(self, n):
-        return self.rng().permutation(n).astype(np.int64, copy=False)
-
     # ----------------------------------------------------------------- fused ops (compiled, one pass each)
     def linear_act_forward(self, x, W, b, act, alpha=0.01):
         if act in fused.FAST_ACTS and x.ndim == 2 and fused.usable(x, W, b) \

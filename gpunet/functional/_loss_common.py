@@ -119,14 +119,9 @@ def _check_labels(target, n_classes: int, op: str, ignore_index=None) -> bool:
         extra = f", or ignore_index={ignore_index}" if ignore_index is not None else ""
         raise IndexError(f"{op}: target value {value} at position {pos} is out of range: class indices must be "
                          f"in [0, {n_classes}) for an input with {n_classes} classes{extra}. Check that labels "
-                         f"start at 0 and that the model has one output per class.{_LATER.get(be.name, '')}")
+                         f"start at 0 and that the model has one output per class.{be.deferred_note}")
 
     return be.check_labels(target, n_classes, ignore_index, report)
-
-
-# What an error found by a device-side check adds: where it comes from (gpunet/backend/_deferred.py).
-_LATER = {"cupy": " (Checked on the GPU and reported at the first host read after the call; set "
-                  "GPUNET_SYNC_CHECKS=1 to have it raised in the call itself.)"}
 
 
 def _as_rows(input, target, op: str):

@@ -29,10 +29,6 @@ __all__ = [
     "scatter_add",
 ]
 
-_LATER = {"cupy": " (Checked on the GPU and reported at the first host read after the call; set "
-                  "GPUNET_SYNC_CHECKS=1 to have it raised in the call itself.)"}
-
-
 class IndexOutOfBoundsError(IndexError, RuntimeError):
     """An index outside its dimension: an ``IndexError`` to Python, a ``RuntimeError`` as torch raises it."""
 
@@ -51,10 +47,7 @@ def _int_index(index, a, op: str, name: str = "index"):
     device is left for the op's device check to refuse)."""
     arr = index.data if isinstance(index, Tensor) else index
     if not isinstance(index, Tensor) and isinstance(arr, (list, tuple, int, np.integer, np.ndarray)):
-        arr = np.asarray(arr)
-        be = _backend_of(a)
-        if be.name != "numpy":
-            arr = be.asarray(arr)
+        arr = _backend_of(a).asarray(np.asarray(arr))
     if not hasattr(arr, "dtype") or arr.dtype.kind not in "iu":
         raise RuntimeError(f"{op}(): Expected dtype int32/int64 for {name}, got "
                            f"{getattr(arr, 'dtype', type(arr).__name__)}")
@@ -64,10 +57,7 @@ def _int_index(index, a, op: str, name: str = "index"):
 def _bool_mask(mask, a, op: str):
     arr = mask.data if isinstance(mask, Tensor) else mask
     if not isinstance(mask, Tensor) and isinstance(arr, (list, tuple, bool, np.bool_, np.ndarray)):
-        arr = np.asarray(arr)
-        be = _backend_of(a)
-        if be.name != "numpy":
-            arr = be.asarray(arr)
+        arr = _backend_of(a).asarray(np.asarray(arr))
     if arr.dtype != np.bool_:
         raise RuntimeError(f"{op} only supports boolean masks, but got mask with dtype {arr.dtype}")
     return arr
@@ -87,9 +77,9 @@ def _in_bounds(idx, n: int, op: str, dim: int, negative: bool = False):
         bad = (idx < lo) | (idx >= n)
         v = int(idx[bad].reshape(-1)[0])
         raise IndexOutOfBoundsError(f"{op}(): index {v} is out of bounds for dimension {dim} with size {n}"
-                                    f"{_LATER.get(be.name, '')}")
+                                    f"{be.deferred_note}")
 
-    if be.name == "numpy":
+    if not be.syncs_are_costly:  # read at once (the CPU): two reductions, nothing to clip
         if int(idx.min()) < lo or int(idx.max()) >= n:
             report()
         return idx

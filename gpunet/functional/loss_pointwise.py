@@ -12,7 +12,7 @@ from ..autograd.function import Function
 from ..autograd.tensor import Tensor
 from ..backend import backend_of
 from . import _act_math as am
-from ._loss_common import (_LATER, Reduction, _check_float_input, _check_reduction, _const, _data, _float_target,
+from ._loss_common import (Reduction, _check_float_input, _check_reduction, _const, _data, _float_target,
                            _on_device_of, _reduce, _reduce_grad, _same_shape)
 from .math import reshape
 
@@ -246,7 +246,7 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
 
             def report():
                 raise ValueError(f"{op}: var has negative entries (min {float(vd.min())}); the variance must be "
-                                 f">= 0 (predict it through exp(...) or softplus(...)){_LATER.get(be.name, '')}")
+                                 f">= 0 (predict it through exp(...) or softplus(...)){be.deferred_note}")
             be.check_later((vd < 0).any(), report)
     return GaussianNLL.apply(input, target, var, full=bool(full), eps=float(eps), reduction=reduction)
 
@@ -280,7 +280,7 @@ def binary_cross_entropy(input, target, weight=None, *, reduction: Reduction = "
         def report():
             raise ValueError(f"{op}: all elements of input must be probabilities in [0, 1], got values in "
                              f"[{float(x.min())}, {float(x.max())}]; for logits use "
-                             f"binary_cross_entropy_with_logits (or apply sigmoid first){_LATER.get(be.name, '')}")
+                             f"binary_cross_entropy_with_logits (or apply sigmoid first){be.deferred_note}")
         be.check_later(((x < 0) | (x > 1)).any(), report)
     return _pointwise(BCE, op, input, target, reduction, weight)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections import namedtuple
 
+import numpy as np
+
 from ..autograd._dims import canonical_dim, canonical_dims
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
@@ -34,11 +36,11 @@ class Var(Function):
         mean = x.mean(axis=axis, keepdims=True)
         d = x - mean
         self.d, self.axis, self.keepdim, self.denom = d, axis, keepdim, max(n - correction, 0)
-        with _quiet(xp):
+        with np.errstate(divide="ignore", invalid="ignore"):  # N − correction = 0: NaN, as torch
             return (d * d).sum(axis=axis, keepdims=keepdim) / self.denom
 
     def backward(self, xp, g):
-        with _quiet(xp):
+        with np.errstate(divide="ignore", invalid="ignore"):  # N − correction = 0: NaN, as torch
             return (_kept(xp, g, self.axis, self.keepdim, self.d.ndim) * (2 * self.d / self.denom),)
 
 
@@ -123,12 +125,6 @@ class _TakeAlong(Function):
         grid[self.axis] = self.idx
         out[tuple(grid)] = g
         return (out,)
-
-
-def _quiet(xp):
-    import numpy as np
-
-    return np.errstate(divide="ignore", invalid="ignore")
 
 
 # ====================================================================== public wrappers

@@ -216,11 +216,7 @@ def getitem(a, index):
 
 def concatenate(tensors, axis=0, *, dim=None):
     """Join along an existing axis (``dim``, as torch.cat)."""
-    axis = axis if dim is None else dim
-    tensors = list(tensors)
-    if not tensors:
-        raise ValueError("concatenate: expected a non-empty sequence of tensors")
-    return Concatenate.apply(*tensors, axis=axis)
+    return _join(Concatenate, "concatenate", tensors, axis if dim is None else dim)
 
 
 cat = concatenate
@@ -228,11 +224,14 @@ cat = concatenate
 
 def stack(tensors, axis=0, *, dim=None):
     """Join along a new axis (``dim``, as torch.stack)."""
-    axis = axis if dim is None else dim
+    return _join(Stack, "stack", tensors, axis if dim is None else dim)
+
+
+def _join(fn_cls, op: str, tensors, axis):
     tensors = list(tensors)
     if not tensors:
-        raise ValueError("stack: expected a non-empty sequence of tensors")
-    return Stack.apply(*tensors, axis=axis)
+        raise ValueError(f"{op}: expected a non-empty sequence of tensors")
+    return fn_cls.apply(*tensors, axis=axis)
 
 
 def to_device(a, backend):

@@ -25,57 +25,74 @@ def _pairs(values) -> Iterable[tuple[str, Any]]:
     return out
 
 
-class ModuleDict(Module):
+class _Keyed(Module):
+    """The dict protocol over one of the module's tables (``_table``), entries stored by ``_store``."""
+    _table = "_modules"
+
+    def _store(self, key: str, value) -> None:
+        raise NotImplementedError
+
+    def __getitem__(self, key: str):
+        return self.__dict__[self._table][key]
+
+    def __setitem__(self, key: str, value) -> None:
+        self._store(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        structure_changed()
+        del self.__dict__[self._table][key]
+
+    def __len__(self) -> int:
+        return len(self.__dict__[self._table])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.__dict__[self._table])
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.__dict__[self._table]
+
+    def keys(self):
+        return self.__dict__[self._table].keys()
+
+    def values(self):
+        return self.__dict__[self._table].values()
+
+    def items(self):
+        return self.__dict__[self._table].items()
+
+    def pop(self, key: str):
+        v = self[key]
+        del self[key]
+        return v
+
+    def update(self, values) -> None:
+        for k, v in _pairs(values):
+            self[k] = v
+
+
+class ModuleDict(_Keyed):
     """Submodules by name, in insertion order: ``ModuleDict({"enc": Linear(4, 8), "dec": Linear(8, 4)})``."""
+    _table = "_modules"
 
     def __init__(self, modules=None) -> None:
         super().__init__()
         if modules is not None:
             self.update(modules)
 
-    def __getitem__(self, key: str) -> Module:
-        return self._modules[key]
-
-    def __setitem__(self, key: str, module: Module) -> None:
+    def _store(self, key: str, module) -> None:
         self.add_module(key, module)
-
-    def __delitem__(self, key: str) -> None:
-        structure_changed()
-        del self._modules[key]
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._modules)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._modules
-
-    def keys(self):
-        return self._modules.keys()
-
-    def values(self):
-        return self._modules.values()
-
-    def items(self):
-        return self._modules.items()
-
-    def pop(self, key: str) -> Module:
-        m = self[key]
-        del self[key]
-        return m
 
     def clear(self) -> None:
         structure_changed()
         self._modules.clear()
 
-    def update(self, modules) -> None:
-        for k, m in _pairs(modules):
-            self[k] = m
-
     def forward(self, *args):
         raise NotImplementedError("ModuleDict has no forward(); call its modules in your module's forward")
+
+
+def _parameters_repr(module) -> str:
+    return "\n".join(f"({k}): Parameter containing: {tuple(p.shape)} {p.dtype}"
+                     for k, p in module._parameters.items())
 
 
 def _as_parameter(value) -> Parameter:
@@ -120,58 +137,23 @@ class ParameterList(Module):
         return self
 
     def extra_repr(self) -> str:
-        return "\n".join(f"({k}): Parameter containing: {tuple(p.shape)} {p.dtype}"
-                         for k, p in self._parameters.items())
+        return _parameters_repr(self)
 
 
-class ParameterDict(Module):
+class ParameterDict(_Keyed):
     """Parameters by name, in insertion order; plain Tensors and arrays given to it become Parameters."""
+    _table = "_parameters"
 
     def __init__(self, parameters=None) -> None:
         super().__init__()
         if parameters is not None:
             self.update(parameters)
 
-    def __getitem__(self, key: str) -> Parameter:
-        return self._parameters[key]
-
-    def __setitem__(self, key: str, value) -> None:
+    def _store(self, key: str, value) -> None:
         self.register_parameter(key, _as_parameter(value))
-
-    def __delitem__(self, key: str) -> None:
-        structure_changed()
-        del self._parameters[key]
-
-    def __len__(self) -> int:
-        return len(self._parameters)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._parameters)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._parameters
-
-    def keys(self):
-        return self._parameters.keys()
-
-    def values(self):
-        return self._parameters.values()
-
-    def items(self):
-        return self._parameters.items()
 
     def get(self, key: str, default=None):
         return self._parameters.get(key, default)
 
-    def pop(self, key: str) -> Parameter:
-        p = self[key]
-        del self[key]
-        return p
-
-    def update(self, parameters) -> None:
-        for k, v in _pairs(parameters):
-            self[k] = v
-
     def extra_repr(self) -> str:
-        return "\n".join(f"({k}): Parameter containing: {tuple(p.shape)} {p.dtype}"
-                         for k, p in self._parameters.items())
+        return _parameters_repr(self)

@@ -24,18 +24,24 @@ def _grad(xp, param, grad, group):
     return _effective_grad(xp, param, grad, wd, bool(group.get("maximize")))[0]
 
 
-def _moments(xp, state, param, g, beta1, beta2):
-    """m ← lerp(m, g, 1 − β₁), v ← β₂·v + (1 − β₂)·g², as Adam's (torch's lerp_ and addcmul_)."""
+def _first_moment(xp, state, param, g, beta1, second: str):
+    """Count the step and m ← lerp(m, g, 1 − β₁) (torch's lerp_); the state starts as zeros with ``exp_avg``
+    and the ``second`` buffer. Returns ``(m, second buffer, step, a scratch array)``."""
     if not state:
         state["step"] = 0
         state["exp_avg"] = xp.zeros_like(param)
-        state["exp_avg_sq"] = xp.zeros_like(param)
+        state[second] = xp.zeros_like(param)
     state["step"] += 1
-    m, v = state["exp_avg"], state["exp_avg_sq"]
     tmp = xp.empty_like(param)
-    _lerp_(xp, m, g, 1 - beta1, tmp)
+    _lerp_(xp, state["exp_avg"], g, 1 - beta1, tmp)
+    return state["exp_avg"], state[second], state["step"], tmp
+
+
+def _moments(xp, state, param, g, beta1, beta2):
+    """m as :func:`_first_moment`, and v ← β₂·v + (1 − β₂)·g², as Adam's (torch's addcmul_)."""
+    m, v, t, tmp = _first_moment(xp, state, param, g, beta1, "exp_avg_sq")
     _accumulate_square(xp, v, g, beta2, tmp)
-    return m, v, state["step"]
+    return m, v, t
 
 
 class _AdamFamily(Adam):
@@ -65,16 +71,10 @@ class Adamax(_AdamFamily):
     def _update(self, kernel, xp, param, grad, state, group) -> None:
         beta1, beta2 = group["betas"]
         g = _grad(xp, param, grad, group)
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = xp.zeros_like(param)
-            state["exp_inf"] = xp.zeros_like(param)
-        state["step"] += 1
-        m, u = state["exp_avg"], state["exp_inf"]
-        _lerp_(xp, m, g, 1 - beta1, xp.empty_like(param))
+        m, u, t, _ = _first_moment(xp, state, param, g, beta1, "exp_inf")
         u *= beta2
         xp.maximum(u, xp.abs(g) + group["eps"], out=u)
-        param -= (group["lr"] / (1 - beta1 ** state["step"])) * (m / u)
+        param -= (group["lr"] / (1 - beta1 ** t)) * (m / u)
 
 
 class NAdam(_AdamFamily):
