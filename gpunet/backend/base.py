@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._attn_ops import AttnOps
+from ._conv_ops import ConvOps
+from ._norm_ops import NormOps
+from ._pool_ops import PoolOps
+from ._rnn_ops import RnnOps
 
-class Backend:
+
+class Backend(ConvOps, PoolOps, NormOps, RnnOps, AttnOps):
     """One array library on one device.
 
     Attributes:

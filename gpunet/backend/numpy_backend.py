@@ -5,10 +5,15 @@ import numpy as np
 
 from . import _numpy_fused as fused
 from . import _malloc, _numba
+from ._numpy_attn import NumpyAttn
+from ._numpy_conv import NumpyConv
+from ._numpy_norm import NumpyNorm
+from ._numpy_pool import NumpyPool
+from ._numpy_rnn import NumpyRnn
 from .base import Backend
 
 
-class NumpyBackend(Backend):
+class NumpyBackend(NumpyConv, NumpyPool, NumpyNorm, NumpyRnn, NumpyAttn, Backend):
     name = "numpy"
     device = "cpu"
     flat_optimizer_max = 1 << 16
