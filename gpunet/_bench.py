@@ -173,35 +173,33 @@ def _torch_cuda():
 
 
 def measure(models, devices, with_torch=True, min_time=0.3, rounds=5, log=None):
-    """Rows of ``{model, device, impl, seconds, samples_per_s}`` for impl in gpunet / torch / gemm_floor."""
+    """Rows of ``{model, device, impl, seconds, samples_per_s}`` for impl in gpunet / torch / gemm_floor (the
+    MLPs' GEMM-only floor); ``models`` are names of :func:`gpunet._bench_registry.names`."""
+    from . import _bench_registry as R
+
     rows = []
     for name in models:
-        sizes, batch = MODELS[name]
+        batch = R.batch(name)
         for dev in devices:
-            backend = "numpy" if dev == "cpu" else "cupy"
-            impls = [("gpunet", lambda: gpunet_step(sizes, batch, backend)),
-                     ("gemm_floor", lambda: gemm_floor_step(sizes, batch, backend))]
+            impls = ["gpunet"] + (["gemm_floor"] if name in MODELS else [])
             if with_torch and _torch_available() and (dev == "cpu" or _torch_cuda()):
-                impls.append(("torch", lambda: torch_step(sizes, batch, "cpu" if dev == "cpu" else "cuda")))
-            built = [make() for _, make in impls]
-            secs = time_interleaved(built, min_time=min_time, rounds=rounds)
-            for (impl, _), s in zip(impls, secs):
+                impls.append("torch")
+            built = [(impl, R.make(name, impl, dev)) for impl in impls]
+            built = [(impl, b) for impl, b in built if b is not None]
+            secs = time_interleaved([b for _, b in built], min_time=min_time, rounds=rounds)
+            for (impl, _), s in zip(built, secs):
                 rows.append({"model": name, "device": dev, "impl": impl, "batch": batch,
                              "seconds": s, "samples_per_s": batch / s})
                 if log:
-                    log(f"  {name:7s} {dev:4s} {impl:10s} {s * 1e3:9.3f} ms/step  {batch / s:12.0f} samples/s")
+                    log(f"  {name:11s} {dev:4s} {impl:10s} {s * 1e3:9.3f} ms/step  {batch / s:12.0f} samples/s")
     return rows
 
 
 def peak_memory(model, impl, device, steps=20):
     """Peak RSS (MiB) of a fresh process that runs ``steps`` training steps, or GPU pool peak on 'gpu'."""
-    code = (f"import gpunet._bench as b, resource, json, sys\n"
-            f"sizes, batch = b.MODELS[{model!r}]\n"
+    code = (f"import gpunet._bench as b, gpunet._bench_registry as R, json\n"
             f"dev = {device!r}\n"
-            f"if {impl!r} == 'torch':\n"
-            f"    step, sync = b.torch_step(sizes, batch, 'cpu' if dev == 'cpu' else 'cuda')\n"
-            f"else:\n"
-            f"    step, sync = b.gpunet_step(sizes, batch, 'numpy' if dev == 'cpu' else 'cupy')\n"
+            f"step, sync = R.make({model!r}, {impl!r}, dev)\n"
             f"for _ in range({steps}): step()\n"
             f"sync()\n"
             f"gpu = b._gpu_peak({impl!r}) if dev != 'cpu' else None\n"
@@ -258,6 +256,8 @@ def environment():
 
 def table(rows, memory=None) -> str:
     """A markdown table: samples/s per device, speed-ups and ratios."""
+    from . import _bench_registry as R
+
     by = {(r["model"], r["device"], r["impl"]): r["samples_per_s"] for r in rows}
     models = list(dict.fromkeys(r["model"] for r in rows))
     devices = list(dict.fromkeys(r["device"] for r in rows))
@@ -276,7 +276,7 @@ def table(rows, memory=None) -> str:
         return f"{v:.2f}×" if ratio else f"{v:,.0f}"
 
     for m in models:
-        cells = [m, str(MODELS[m][1])]
+        cells = [m, str(R.batch(m))]
         for d in devices:
             g, t, f = by.get((m, d, "gpunet")), by.get((m, d, "torch")), by.get((m, d, "gemm_floor"))
             cells += [fmt(g), fmt(t), fmt(g / t if g and t else None, True),
@@ -318,7 +318,10 @@ def main(argv=None) -> int:
     from .cli import _positive_float, _positive_int  # the CLI's argument checks (one place)
 
     p = argparse.ArgumentParser(prog="gpunet bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", default=",".join(MODELS), help="comma list of " + ", ".join(MODELS))
+    from . import _bench_registry as R
+
+    every = R.names()
+    p.add_argument("--models", default=",".join(every), help="comma list of " + ", ".join(every))
     p.add_argument("--device", choices=["auto", "cpu", "gpu", "both"], default="auto",
                    help="auto: CPU, plus GPU when one is usable")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
@@ -331,9 +334,9 @@ def main(argv=None) -> int:
     import gpunet as gn
 
     models = [m.strip() for m in a.models.split(",") if m.strip()]
-    bad = [m for m in models if m not in MODELS]
+    bad = [m for m in models if m not in every]
     if bad:
-        p.error(f"unknown model(s) {bad}; choose from {list(MODELS)}")
+        p.error(f"unknown model(s) {bad}; choose from {every}")
     gpu_ok, why = gn.backend.cupy_status()
     if a.device in ("gpu",) and not gpu_ok:
         p.error(f"--device gpu: {why}")

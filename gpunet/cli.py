@@ -7,16 +7,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 
 import numpy as np
 
 # Options that define a run: taken from the checkpoint on --resume (an explicit, different value is an error).
-RUN_DEFAULTS = {"dataset": "digits", "batch_size": 32, "lr": None, "optimizer": "adam", "hidden": "128,128",
+RUN_DEFAULTS = {"model": "mlp", "dataset": "digits", "batch_size": 32, "lr": None, "optimizer": "adam", "hidden": "128,128",
                 "activation": "relu", "dropout": 0.1, "seed": 0, "val_split": 0.1, "lr_decay": 1.0,
-                "weight_decay": 0.0, "label_smoothing": 0.1}
+                "weight_decay": 0.0, "label_smoothing": 0.1, "schedule": "none"}
 EPOCHS_DEFAULT = 25
 
 OPTIMIZERS = {  # name -> (class in gpunet.optim, fixed keyword arguments, default learning rate)
@@ -29,8 +28,10 @@ OPTIMIZERS = {  # name -> (class in gpunet.optim, fixed keyword arguments, defau
     "adam": ("Adam", {}, 1e-3),
     "adamw": ("AdamW", {}, 1e-3),
 }
-ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "gelu": "GELU", "silu": "SiLU",
-               "leaky_relu": "LeakyReLU", "elu": "ELU"}
+from .models import ACTIVATIONS, MODELS, build_mlp  # noqa: E402,F401  (the models of --model)
+
+
+from ._cli_info import cmd_info, info_dict  # noqa: E402,F401  (gpunet info)
 
 
 class UsageError(Exception):
@@ -118,9 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_train(sub) -> None:
-    t = sub.add_parser("train", help="train an MLP (defaults: digits, 64-128-128-10, Adam)",
-                       description="Train an MLP classifier (Linear, BatchNorm1d, activation, Dropout per hidden "
-                                   "layer) and report the test accuracy and throughput.")
+    t = sub.add_parser("train", help="train a classifier (defaults: MLP 64-128-128-10 on digits, Adam)",
+                       description="Train a classifier (--model: an MLP with Linear, BatchNorm1d, activation, Dropout "
+                                   "per hidden layer; a CNN; an LSTM or a transformer reading each image row by row) "
+                                   "and report the test accuracy and throughput.")
+    t.add_argument("--model", choices=list(MODELS), help="mlp (default), cnn, lstm or transformer (gpunet.models)")
     t.add_argument("--dataset", help="digits (default), xor, spiral, or mnist:PATH (a folder with the four IDX "
                                      "files)")
     t.add_argument("--epochs", type=_positive_int, help=f"total epochs (default {EPOCHS_DEFAULT}; with --resume "
@@ -130,11 +133,13 @@ def _add_train(sub) -> None:
                    + ", ".join(f"{k} {v[2]:g}" for k, v in OPTIMIZERS.items()) + ")")
     t.add_argument("--lr-decay", type=_decay, help="multiply the learning rate by this after every epoch "
                                                    "(ExponentialLR; default 1: constant)")
+    t.add_argument("--schedule", choices=["none", "cosine"], help="learning-rate schedule over the epochs "
+                   "(cosine: CosineAnnealingLR to 0; default cosine for cnn, lstm and transformer, none for mlp)")
     t.add_argument("--weight-decay", type=_nonnegative_float, help="L2 penalty (decoupled for adamw; default 0)")
     t.add_argument("--label-smoothing", type=_fraction, help="cross-entropy label smoothing (default "
                                                              f"{RUN_DEFAULTS['label_smoothing']})")
     t.add_argument("--optimizer", choices=list(OPTIMIZERS), help="default adam")
-    t.add_argument("--hidden", help="hidden layer widths, comma-separated (default 128,128; 'none': linear)")
+    t.add_argument("--hidden", help="MLP hidden layer widths, comma-separated (default 128,128; 'none': linear)")
     t.add_argument("--activation", choices=list(ACTIVATIONS), help="default relu")
     t.add_argument("--dropout", type=_fraction, help=f"dropout probability (default {RUN_DEFAULTS['dropout']})")
     t.add_argument("--val-split", type=_fraction, help="share of the training set held out for per-epoch "
@@ -147,6 +152,8 @@ def _add_train(sub) -> None:
     t.add_argument("--plot", metavar="PATH", help="PNG of the loss and accuracy curves (needs matplotlib)")
     t.add_argument("--quiet", action="store_true", help="no per-epoch lines or progress bar")
     t.add_argument("--json", action="store_true", help="print only one JSON object with the final metrics")
+    t.add_argument("--distributed", action="store_true", help="data-parallel over the ranks of an MPI launch: "
+                   "mpiexec -n N gpunet train --distributed (needs gpunet[dist]; --batch-size is per rank)")
     return t
 
 
@@ -154,6 +161,9 @@ def _add_train(sub) -> None:
 def _run_config(args, saved: dict | None) -> dict:
     """The run's options: command line over defaults; on resume the checkpoint's, refusing a changed value."""
     cfg = dict(RUN_DEFAULTS)
+    model = args.model or (saved or {}).get("model") or RUN_DEFAULTS["model"]
+    model_defaults = MODELS[model][1]
+    cfg.update({k: v for k, v in model_defaults.items() if k in cfg and k != "lr"})
     if saved is not None:
         cfg.update({k: saved[k] for k in RUN_DEFAULTS if k in saved})
     for key in RUN_DEFAULTS:
@@ -167,17 +177,23 @@ def _run_config(args, saved: dict | None) -> dict:
         cfg[key] = given
     opt = cfg["optimizer"]
     if cfg["lr"] is None:
-        cfg["lr"] = OPTIMIZERS[opt][2]
+        cfg["lr"] = model_defaults["lr"] if opt == "adam" and "lr" in model_defaults else OPTIMIZERS[opt][2]
+    if cfg["schedule"] == "cosine" and cfg["lr_decay"] != 1.0:
+        raise UsageError(f"--lr-decay {cfg['lr_decay']:g} and --schedule cosine both set the learning rate; "
+                         f"choose one (--schedule none keeps --lr-decay)")
     parse_hidden(cfg["hidden"])
     return cfg
 
 
-def load_dataset(spec: str, seed: int):
-    """``(X_train, y_train, X_test, y_test, classes)`` for ``--dataset``."""
+def load_dataset(spec: str, seed: int, standardize: bool = True):
+    """``(X_train, y_train, X_test, y_test, classes)`` for ``--dataset`` (digits: standardised per feature, or
+    pixels scaled to [0, 1])."""
     from . import data
 
     if spec == "digits":
-        X_tr, y_tr, X_te, y_te = data.load_digits(seed=seed)
+        X_tr, y_tr, X_te, y_te = data.load_digits(seed=seed, standardize=standardize)
+        if not standardize:
+            X_tr, X_te = X_tr / np.float32(16), X_te / np.float32(16)
     elif spec in ("xor", "spiral"):
         X, y = data.make_xor(n=1000, noise=0.1, seed=seed) if spec == "xor" else \
             data.make_spiral(n_per_class=300, classes=3, noise=0.2, seed=seed)
@@ -195,21 +211,6 @@ def load_dataset(spec: str, seed: int):
         raise UsageError(f"--dataset: unknown dataset {spec!r}; choose digits, xor, spiral or mnist:PATH")
     classes = int(max(y_tr.max(), y_te.max())) + 1
     return X_tr, y_tr, X_te, y_te, classes
-
-
-def build_mlp(in_features: int, hidden: list[int], classes: int, activation: str = "relu",
-              dropout: float = 0.1):
-    """Sequential MLP: per hidden layer Linear → BatchNorm1d → activation → Dropout, then Linear to ``classes``."""
-    from . import nn
-
-    layers, width = [], in_features
-    for h in hidden:
-        layers += [nn.Linear(width, h), nn.BatchNorm1d(h), getattr(nn, ACTIVATIONS[activation])()]
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
-        width = h
-    layers.append(nn.Linear(width, classes))
-    return nn.Sequential(*layers)
 
 
 def build_optimizer(name: str, params, lr: float, weight_decay: float = 0.0):
@@ -314,25 +315,35 @@ def cmd_train(args) -> int:
     ckpt = _load_resume(args.resume) if args.resume else None
     saved = ckpt["args"] if ckpt else None
     cfg = _run_config(args, saved)
-    epochs = args.epochs or (saved or {}).get("epochs") or EPOCHS_DEFAULT
+    layout_defaults = MODELS[cfg["model"]][1]
+    epochs = args.epochs or (saved or {}).get("epochs") or layout_defaults.get("epochs", EPOCHS_DEFAULT)
     _check_plot(args.plot)
     _check_output_folder("--save", args.save)
     _check_output_folder("--plot", args.plot)
+    if args.distributed:  # join the process group before any tensor exists (NCCL picks the rank's GPU)
+        from .distributed._cli import start
+        start(args)
     be = _use_backend(args.backend)
-    X_tr, y_tr, X_te, y_te, classes = load_dataset(cfg["dataset"], cfg["seed"])
+    X_tr, y_tr, X_te, y_te, classes = load_dataset(cfg["dataset"], cfg["seed"], layout_defaults["standardize"])
     manual_seed(cfg["seed"])
-    hidden = parse_hidden(cfg["hidden"])
-    model = build_mlp(X_tr.shape[1], hidden, classes, cfg["activation"], cfg["dropout"])
+    model, X_tr, X_te, what = _build_model(cfg, X_tr, X_te, classes)
     optimizer = build_optimizer(cfg["optimizer"], model.parameters(), cfg["lr"], cfg["weight_decay"])
     scheduler = None
     if cfg["lr_decay"] != 1.0:
         from .optim.lr_scheduler import ExponentialLR
 
         scheduler = ExponentialLR(optimizer, gamma=cfg["lr_decay"])
+    elif cfg["schedule"] == "cosine":
+        from .optim.lr_scheduler import CosineAnnealingLR
+
+        scheduler = CosineAnnealingLR(optimizer, T_max=epochs)
     try:
         train, val, test, n_train, n_val = _loaders(X_tr, y_tr, X_te, y_te, cfg)
     except ValueError as e:  # e.g. a data set too small for the split
         raise UsageError(f"--dataset {cfg['dataset']}: {e}") from None
+    if args.distributed:  # DDP model, this rank's share of the training set
+        from .distributed._cli import wrap
+        model, train = wrap(args, cfg, model, train)
     history, start = None, 0
     if ckpt is not None:
         try:
@@ -340,9 +351,8 @@ def cmd_train(args) -> int:
         except (RuntimeError, ValueError, KeyError, TypeError) as e:
             raise UsageError(f"--resume {args.resume}: the checkpoint does not fit this run: {e}") from None
         history, start = ckpt.get("history"), int(ckpt["epoch"])
-    sizes = "-".join(str(s) for s in [X_tr.shape[1], *hidden, classes])
     _say(args, f"gpunet {__version__} · backend {be.name} ({be.device}) · {cfg['dataset']}: {n_train} train / "
-               f"{n_val} val / {len(X_te)} test · MLP {sizes} · {cfg['optimizer']} lr {cfg['lr']:g} · "
+               f"{n_val} val / {len(X_te)} test · {what} · {cfg['optimizer']} lr {cfg['lr']:g} · "
                f"batch {cfg['batch_size']}" + (f" · label smoothing {cfg['label_smoothing']:g}" if cfg["label_smoothing"] else "") + (f" · resuming after epoch {start}" if ckpt else ""))
     callbacks = [ReseedEachEpoch(cfg["seed"])]
     if args.save is None and args.resume:
@@ -359,6 +369,30 @@ def cmd_train(args) -> int:
         save_plot(history, args.plot)
     _report(args, cfg, be, epochs, start, history, test_metrics, elapsed)
     return 0
+
+
+def _build_model(cfg, X_tr, X_te, classes):
+    """The ``--model`` network, the data reshaped to its input layout, and a short description."""
+    from . import models
+
+    name = cfg["model"]
+    try:
+        shape = models.input_shape(name, X_tr.shape[1])
+    except ValueError as e:
+        raise UsageError(f"--dataset {cfg['dataset']}: {e}") from None
+    X_tr, X_te = X_tr.reshape((-1, *shape)), X_te.reshape((-1, *shape))
+    if name == "mlp":
+        hidden = parse_hidden(cfg["hidden"])
+        return (build_mlp(shape[0], hidden, classes, cfg["activation"], cfg["dropout"]), X_tr, X_te,
+                "MLP " + "-".join(str(s) for s in [shape[0], *hidden, classes]))
+    for key, default in (("hidden", RUN_DEFAULTS["hidden"]), ("activation", RUN_DEFAULTS["activation"])):
+        if cfg[key] != default:
+            raise UsageError(f"--{key} sets the MLP's layers; --model {name} has its own (gpunet.models."
+                             f"build_{name}); drop --{key}")
+    side = shape[-1]
+    model = getattr(models, f"build_{name}")(side, classes, dropout=cfg["dropout"])
+    n = sum(p.numel() for p in model.parameters())
+    return model, X_tr, X_te, f"{name.upper() if name != 'transformer' else 'transformer'} ({n:,} parameters)"
 
 
 def _throughput(history: dict, start: int) -> float | None:
@@ -379,104 +413,6 @@ def _report(args, cfg, be, epochs, start, history, test, elapsed) -> None:
     rate_txt = f"{rate:,.0f} samples/s" if rate else "no epochs run"
     print(f"test accuracy {100 * test['acc']:.2f}% (loss {test['loss']:.4f}) · training {rate_txt} · "
           f"{elapsed:.1f} s" + (f" · checkpoint {args.save}" if args.save else ""), flush=True)
-
-
-# ----------------------------------------------------------------- info
-def _dist_version(module: str) -> str | None:
-    from importlib import metadata
-
-    names = metadata.packages_distributions().get(module, [])
-    for name in names:
-        try:
-            return f"{name} {metadata.version(name)}"
-        except metadata.PackageNotFoundError:
-            continue
-    return None
-
-
-def _blas() -> dict:
-    info: dict = {}
-    try:
-        cfg = np.show_config(mode="dicts")
-        blas = cfg.get("Build Dependencies", {}).get("blas", {})
-        info = {"name": blas.get("name"), "version": blas.get("version")}
-    except Exception:  # older NumPy: no dict mode
-        pass
-    try:
-        from threadpoolctl import threadpool_info
-
-        pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
-        if pools:
-            info.setdefault("name", pools[0].get("internal_api"))
-            info["threads"] = pools[0].get("num_threads")
-    except ImportError:
-        info["threads"] = None
-        info["threads_note"] = "install threadpoolctl to see the BLAS thread count"
-    return info
-
-
-def _gpu_info(be) -> dict:
-    """Name, memory and CUDA versions of the current device of the CuPy backend ``be``."""
-    rt = be.xp.cuda.runtime
-    dev = be.xp.cuda.Device()
-    props = rt.getDeviceProperties(dev.id)
-    free, total = dev.mem_info
-    name = props["name"]
-    return {"name": name.decode() if isinstance(name, bytes) else str(name), "device": be.device,
-            "memory_total_mib": total // 2**20, "memory_free_mib": free // 2**20,
-            "compute_capability": f"{props['major']}.{props['minor']}",
-            "cuda_runtime": rt.runtimeGetVersion(), "cuda_driver": rt.driverGetVersion()}
-
-
-def info_dict() -> dict:
-    from . import __version__, backend
-    from .backend import _numba, _parallel
-
-    ok, why = backend.cupy_status()
-    out = {"gpunet": __version__, "python": f"{platform.python_version()} ({platform.python_implementation()})",
-           "platform": f"{platform.system()} {platform.machine()}", "numpy": np.__version__,
-           "blas": _blas(), "cpu_count": os.cpu_count(),
-           "backends": {"numpy": {"usable": True, "why": f"NumPy (CPU); fused ops: {_numba.status()}, "
-                                                      f"{_parallel.NUM_THREADS} thread(s) (GPUNET_NUM_THREADS)"},
-                        "cupy": {"usable": ok, "why": why}},
-           "cupy": _dist_version("cupy"), "gpu": None}
-    if ok:
-        try:
-            out["gpu"] = _gpu_info(backend.get("cupy"))
-        except Exception as e:  # a driver problem must not break `gpunet info`
-            out["gpu"] = {"error": f"{type(e).__name__}: {e}"}
-    choice = os.environ.get("GPUNET_BACKEND", "auto")
-    try:
-        out["default_backend"] = backend.get(choice).name
-    except Exception as e:
-        out["default_backend"] = f"none: GPUNET_BACKEND={choice!r} is not usable ({e})"
-    return out
-
-
-def cmd_info(args) -> int:
-    d = info_dict()
-    if args.json:
-        print(json.dumps(d))
-        return 0
-    blas = d["blas"]
-    print(f"gpunet {d['gpunet']} · Python {d['python']} · {d['platform']} · {d['cpu_count']} CPU(s)")
-    print(f"NumPy {d['numpy']} · BLAS {blas.get('name') or 'unknown'} {blas.get('version') or ''}".rstrip()
-          + f" · BLAS threads {blas.get('threads') if blas.get('threads') is not None else 'unknown'}")
-    print(f"CuPy: {d['cupy'] or 'not installed'}")
-    print("backends:")
-    for name, b in d["backends"].items():
-        print(f"  {name:6s} {'usable' if b['usable'] else 'not usable'}: {b['why']}")
-    gpu = d["gpu"]
-    if gpu is None:
-        print("GPU: none usable")
-    elif "error" in gpu:
-        print(f"GPU: could not query the device: {gpu['error']}")
-    else:
-        print(f"GPU: {gpu['name']} ({gpu['device']}, compute {gpu['compute_capability']}) · memory "
-              f"{gpu['memory_free_mib']:,} MiB free of {gpu['memory_total_mib']:,} MiB · CUDA runtime "
-              f"{gpu['cuda_runtime']} · driver {gpu['cuda_driver']}")
-    print(f"default backend ('auto' or GPUNET_BACKEND): {d['default_backend']}")
-    return 0
 
 
 # ----------------------------------------------------------------- bench
