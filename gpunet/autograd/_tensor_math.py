@@ -2,6 +2,8 @@
 products, each bound to the op of the same name in :mod:`gpunet.functional.math` (a mixin of Tensor)."""
 from __future__ import annotations
 
+import numpy as np
+
 _MATH = None
 
 
@@ -68,10 +70,73 @@ class TensorMath:
     def outer(self, other):
         return _m().outer(self, other)
 
+    # ----------------------------------------------------------------- in-place fills and scatters
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        """Fill with samples of N(mean, std²), in place (version-counted; the gradient through it is 0)."""
+        return _fill_random(self, "normal_", lambda be, s, dt: be.randn(s, dt) * std + mean, generator)
+
+    def uniform_(self, a=0.0, b=1.0, *, generator=None):
+        """Fill with samples of U(a, b), in place."""
+        return _fill_random(self, "uniform_", lambda be, s, dt: be.rand(s, dt) * (b - a) + a, generator)
+
+    def exponential_(self, lambd=1.0, *, generator=None):
+        """Fill with samples of the exponential distribution of rate ``lambd``, in place."""
+        def draw(be, s, dt):
+            return -be.xp.log1p(-be.rand(s, dt)) / lambd
+        return _fill_random(self, "exponential_", draw, generator)
+
+    def bernoulli_(self, p=0.5, *, generator=None):
+        """Fill with 1 (probability ``p``, a number or a tensor broadcast to self) or 0, in place."""
+        pd = p.data if hasattr(p, "grad_fn") else p
+
+        def draw(be, s, dt):
+            return (be.rand(s, np.float64 if dt == np.float64 else np.float32) < pd).astype(dt)
+        return _fill_random(self, "bernoulli_", draw, generator, floats_only=False)
+
+    def masked_fill_(self, mask, value):
+        return _ix().masked_fill_(self, mask, value)
+
+    def scatter_(self, dim, index, src=None, *, value=None, reduce=None):
+        return _ix().scatter_(self, dim, index, src, value=value, reduce=reduce)
+
+    def scatter_add_(self, dim, index, src):
+        return _ix().scatter_add_(self, dim, index, src)
+
+    def index_add_(self, dim, index, source, *, alpha=1):
+        return _ix().index_add_(self, dim, index, source, alpha=alpha)
+
+    def index_add(self, dim, index, source, *, alpha=1):
+        return _ix().index_add(self, dim, index, source, alpha=alpha)
+
+    def index_fill_(self, dim, index, value):
+        return _ix().index_fill_(self, dim, index, value)
+
     def norm(self, p=2, dim=None, keepdim=False):
         from ..functional.nn_misc import norm
 
         return norm(self, p, dim, keepdim)
+
+
+def _ix():
+    from ..functional import indexing
+
+    return indexing
+
+
+def _fill_random(t, op, draw, generator, floats_only=True):
+    """``t[...] = draw(backend, shape, dtype)``: a version-counted write (recorded when ``t`` is in a graph, where
+    its gradient is 0, as torch's)."""
+    from . import inplace
+
+    if generator is not None:
+        raise NotImplementedError(f"{op}(generator=...) is not supported; seed with gn.manual_seed")
+    dt = t.data.dtype
+    if floats_only and dt.kind != "f":
+        raise RuntimeError(f"{op}: expected a floating point tensor, got {dt}")
+    be = t.backend
+    vals = draw(be, tuple(t.shape), dt)
+    inplace.setitem(t, Ellipsis, vals.astype(dt, copy=False))
+    return t
 
 
 def _unary(name: str):

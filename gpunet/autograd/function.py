@@ -18,6 +18,10 @@ class Function:
         forward(self, xp, *arrays, **params) -> array
         backward(self, xp, grad_out) -> tuple   # one gradient (or None) per positional input
 
+    A subclass may add ``backward_graph(self, g) -> tuple``: the same product on Tensors with gpunet ops (so that
+    ``create_graph=True`` records it; see :mod:`._graph_backward`). A subclass written in torch's style
+    (``@staticmethod forward(ctx, ...)`` / ``backward(ctx, *grads)``) works too (:mod:`.custom`).
+
     ``forward`` keeps on ``self`` only what backward needs. ``self.backend`` is the op's
     :class:`~gpunet.backend.Backend` (for fused kernels) and ``self.needs_input_grad`` says which inputs want a
     gradient, so forward can skip saving what nobody will use. ``backward`` may return ``grad_out`` itself or
@@ -29,6 +33,15 @@ class Function:
                  "out_vc", "out_v", "__dict__", "__weakref__")
     arg_names: tuple[str, ...] = ()
     is_view = False  # True for ops whose output may share the first input's memory (reshape, transpose, ...)
+
+    def __init_subclass__(cls, **kwargs):
+        """A subclass in torch's style (``@staticmethod forward(ctx, ...)`` / ``backward(ctx, *grads)``) gets
+        :func:`gpunet.autograd.custom.apply` as its ``apply``; gpunet's own subclasses keep :meth:`apply`."""
+        super().__init_subclass__(**kwargs)
+        if _torch_style(cls):
+            from . import custom
+
+            cls.apply = classmethod(custom.apply)
 
     def forward(self, xp, *arrays, **params):
         raise NotImplementedError
@@ -118,3 +131,29 @@ def _tensor_cls():
 
         _TENSOR = Tensor
     return _TENSOR
+
+
+def _torch_style(cls) -> bool:
+    """Whether ``cls`` (a Function subclass) is written in torch's style (static forward taking ctx); raises a
+    TypeError pointing at both forms for a forward(ctx, ...) that is not a staticmethod."""
+    import inspect
+
+    fwd = inspect.getattr_static(cls, "forward", None)
+    if isinstance(fwd, staticmethod):
+        bwd = inspect.getattr_static(cls, "backward", None)
+        if not isinstance(bwd, staticmethod) and cls.__dict__.get("backward") is not None:
+            raise TypeError(f"{cls.__name__}: a torch-style Function (static forward(ctx, ...)) needs a "
+                            f"@staticmethod backward(ctx, *grads)")
+        return True
+    if isinstance(fwd, classmethod) or fwd is None or "forward" not in cls.__dict__:
+        return False
+    try:
+        first = next(iter(inspect.signature(fwd).parameters), None)
+    except (TypeError, ValueError):
+        return False
+    if first == "ctx":
+        raise TypeError(f"{cls.__name__}.forward(ctx, ...) must be a @staticmethod (torch's form: @staticmethod "
+                        f"forward(ctx, *args) and @staticmethod backward(ctx, *grads), called as "
+                        f"{cls.__name__}.apply(...)); gpunet's own form is forward(self, xp, *arrays) and "
+                        f"backward(self, xp, grad) on raw arrays")
+    return False

@@ -206,17 +206,14 @@ class Tensor(TensorMethods):
         ``gradient`` may be omitted only for a single-element tensor (it is then 1); ``grad=`` is an older name
         for it. ``retain_graph`` keeps the graph for another backward. ``inputs`` (a tensor or a sequence of
         tensors) restricts the accumulation to those tensors (a non-leaf among them gets ``.grad`` too).
-        ``create_graph=True`` (higher-order gradients) is not supported.
+        ``create_graph=True`` records the backward pass itself, so each ``.grad`` has a graph and can be
+        differentiated again (higher-order gradients; ``retain_graph`` then defaults to True).
         """
         if grad is not None:
             if gradient is not None:
                 raise TypeError("backward(): pass the upstream gradient once, as gradient= (grad= is its old name)")
             gradient = grad
         grad = gradient
-        if create_graph:
-            raise NotImplementedError(
-                "backward(create_graph=True): gpunet's backward runs on raw arrays and records no graph, so "
-                "higher-order gradients are not supported; use gn.gradcheck for checks, or PyTorch")
         if inputs is not None:
             inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
             if not inputs:
@@ -247,6 +244,13 @@ class Tensor(TensorMethods):
                 raise ValueError(f"backward(): grad has shape {g.shape} but the tensor has shape {self.shape}")
         if self._vc is not None and self._gv != self._vc[_inplace.GRAPH]:
             _inplace.check_current((self,), "backward")
+        if create_graph:  # the backward pass recorded (gradients with a graph): higher-order derivatives
+            from . import _graph_backward
+
+            seed = grad if isinstance(grad, Tensor) and grad.requires_grad else Tensor._make(g, False, None)
+            _graph_backward.run([self], [seed], inputs=inputs, accumulate=True, create_graph=True,
+                                retain_graph=True if retain_graph is None else bool(retain_graph))
+            return
         engine.run_backward(self, g, retain_graph=bool(retain_graph), inputs=inputs)
 
 def _is_dtype(x) -> bool:

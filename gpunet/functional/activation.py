@@ -131,7 +131,7 @@ class Softplus(Function):
         bx = x * beta
         linear = bx > threshold
         soft = (xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))) / beta
-        self.bx, self.linear = bx, linear
+        self.bx, self.linear, self.beta = bx, linear, beta
         return xp.where(linear, x, soft).astype(x.dtype, copy=False)
 
     def backward(self, xp, g):

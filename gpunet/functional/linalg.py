@@ -5,6 +5,8 @@ As in PyTorch, both operands must have the same dtype: ``int64 @ float32`` or ``
 """
 from __future__ import annotations
 
+import string
+
 from ..autograd.function import Function
 
 __all__ = ["matmul", "mm", "bmm", "outer", "einsum"]
@@ -83,53 +85,124 @@ def outer(a, b):
 
 
 class Einsum(Function):
-    """``xp.einsum(spec, *operands)``; the gradient of operand i is the einsum of the output's gradient with
-    the other operands into operand i's subscripts (broadcast back over letters found nowhere else). Each
-    operand's subscripts must be distinct letters (no diagonals) and ``...`` is not supported."""
+    """``xp.einsum(spec, *operands)`` on letter subscripts (the wrapper spells out ``...`` and broadcasts size-1
+    dims). The gradient of operand i is the einsum of the output's gradient with the other operands into the
+    letters of operand i that appear elsewhere, broadcast along the letters it alone has (a constant there); a
+    repeated letter (a diagonal, ``ii``) puts that gradient back on the diagonal: an einsum with identity
+    matrices ``ia`` for each repeat ``a``."""
 
     def forward(self, xp, *ops, inputs=(), output=""):
         self.ops, self.inputs, self.output = ops, inputs, output
         return xp.einsum(",".join(inputs) + "->" + output, *ops)
 
+    def plan(self, i):
+        """``(others, subscripts, target, dedup, target_shape, dedup_shape, diagonal)`` for operand i's gradient."""
+        sub = self.inputs[i]
+        dedup = "".join(dict.fromkeys(sub))
+        others = [j for j in range(len(self.inputs)) if j != i]
+        known = set(self.output).union(*[set(self.inputs[j]) for j in others])
+        target = "".join(c for c in dedup if c in known)
+        size = {c: self.ops[i].shape[k] for k, c in enumerate(sub)}
+        diag = None
+        if dedup != sub:
+            fresh = (c for c in _LETTERS if c not in set("".join(self.inputs) + self.output))
+            seen, renamed, eyes = set(), [], []
+            for c in sub:
+                if c in seen:
+                    f = next(fresh)
+                    renamed.append(f)
+                    eyes.append(c + f)
+                else:
+                    seen.add(c)
+                    renamed.append(c)
+            diag = (tuple(eyes), "".join(renamed), [size[e[0]] for e in eyes])
+        return (others, tuple([self.output] + [self.inputs[j] for j in others]), target, dedup,
+                tuple(size[c] if c in target else 1 for c in dedup), tuple(size[c] for c in dedup), diag)
+
     def backward(self, xp, g):
         grads = []
-        for i, (sub, need) in enumerate(zip(self.inputs, self.needs_input_grad)):
+        for i, need in enumerate(self.needs_input_grad):
             if not need:
                 grads.append(None)
                 continue
-            others = [(s, o) for j, (s, o) in enumerate(zip(self.inputs, self.ops)) if j != i]
-            known = set(self.output).union(*[set(s) for s, _ in others])
-            target = "".join(c for c in sub if c in known)
-            spec = ",".join([self.output] + [s for s, _ in others]) + "->" + target
-            gi = xp.einsum(spec, g, *[o for _, o in others])
-            if target != sub:  # letters only this operand has: the gradient is constant along them
-                shape = [self.ops[i].shape[k] if c in target else 1 for k, c in enumerate(sub)]
-                gi = xp.broadcast_to(gi.reshape([self.ops[i].shape[k] for k, c in enumerate(sub) if c in target]
-                                                 ).reshape(shape), self.ops[i].shape)
+            others, subs, target, dedup, tshape, dshape, diag = self.plan(i)
+            gi = xp.einsum(",".join(subs) + "->" + target, g, *[self.ops[j] for j in others])
+            if target != dedup:  # letters only this operand has: the gradient is constant along them
+                gi = xp.broadcast_to(gi.reshape(tshape), dshape)
+            if diag is not None:
+                eyes, renamed, sizes = diag
+                gi = xp.einsum(",".join((dedup,) + eyes) + "->" + renamed, gi,
+                               *[xp.eye(n, dtype=g.dtype) for n in sizes])
             grads.append(gi)
         return tuple(grads)
 
 
+_LETTERS = string.ascii_letters
+
+
 def einsum(equation: str, *operands):
     """Einstein summation, as torch.einsum (``"ij,jk->ik"``; an implicit output lists the letters that appear
-    once, sorted). Operands may also be given as one list."""
+    once, sorted). ``...`` stands for the leading (broadcast) dims; a letter repeated in one operand takes its
+    diagonal (``"ii->i"``, trace ``"ii"``); size-1 dims broadcast. Operands may also be given as one list."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     eq = equation.replace(" ", "")
-    if "..." in eq:
-        raise NotImplementedError("einsum: '...' (ellipsis) is not supported yet; write the letters out")
-    lhs, _, rhs = eq.partition("->")
+    lhs, arrow, rhs = eq.partition("->")
     inputs = lhs.split(",")
     if len(inputs) != len(operands):
         raise ValueError(f"einsum: {len(inputs)} operand subscripts in {equation!r} but {len(operands)} operands")
+    used = {c for c in eq if c.isalpha()}
+    fresh = (c for c in _LETTERS if c not in used)
+    ell_n = []
     for s, o in zip(inputs, operands):
-        if len(s) != o.ndim:
-            raise ValueError(f"einsum: subscripts {s!r} name {len(s)} dims but the operand has shape "
-                             f"{tuple(o.shape)}")
-        if len(set(s)) != len(s):
-            raise NotImplementedError(f"einsum: repeated subscripts in one operand ({s!r}, a diagonal) are not "
-                                      f"supported yet")
-    if "->" not in eq:
+        if s.replace("...", "").isalpha() is False and s.replace("...", ""):
+            raise ValueError(f"einsum: invalid subscripts {s!r} in {equation!r}: use letters a-z, A-Z and '...'")
+        if "..." in s:
+            if s.count("...") > 1 or s.count(".") != 3:
+                raise ValueError(f"einsum: subscripts {s!r} may hold at most one '...'")
+            n = o.ndim - (len(s) - 3)
+            if n < 0:
+                raise ValueError(f"einsum: subscripts {s!r} name more dims than the operand has (shape "
+                                 f"{tuple(o.shape)})")
+        else:
+            n = 0
+            if len(s) != o.ndim:
+                raise ValueError(f"einsum: subscripts {s!r} name {len(s)} dims but the operand has shape "
+                                 f"{tuple(o.shape)}")
+        ell_n.append(n)
+    e = max(ell_n, default=0)
+    ell = "".join(next(fresh) for _ in range(e))
+    inputs = [s.replace("...", ell[e - n:]) for s, n in zip(inputs, ell_n)]
+    if arrow:
+        if rhs.count("...") > 1 or (rhs.replace("...", "") and not rhs.replace("...", "").isalpha()):
+            raise ValueError(f"einsum: invalid output subscripts {rhs!r}")
+        rhs = rhs.replace("...", ell)
+        missing = set(rhs) - set("".join(inputs))
+        if missing or len(set(rhs)) != len(rhs):
+            raise ValueError(f"einsum: output subscripts {rhs!r} must be distinct letters that appear in the inputs")
+    else:
         letters = "".join(inputs)
-        rhs = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+        rhs = ell + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ell))
+    operands = _broadcast_letters(inputs, list(operands), equation)
     return Einsum.apply(*operands, inputs=tuple(inputs), output=rhs)
+
+
+def _broadcast_letters(inputs, operands, equation):
+    """Operands whose dims of size 1 meet a larger size of the same letter elsewhere, expanded (differentiable)."""
+    size = {}
+    for s, o in zip(inputs, operands):
+        for c, n in zip(s, o.shape):
+            if n != 1 and size.get(c, 1) not in (1, n):
+                raise ValueError(f"einsum: letter {c!r} has sizes {size[c]} and {n} in {equation!r}; they must match "
+                                 f"(or be 1, which broadcasts)")
+            if n != 1 or c not in size:
+                size[c] = n if n != 1 else size.get(c, 1)
+    for k, (s, o) in enumerate(zip(inputs, operands)):
+        want = tuple(size[c] for c in s)
+        if tuple(o.shape) != want:
+            if len(set(s)) != len(s):
+                raise ValueError(f"einsum: a repeated letter in {s!r} needs equal dims, got shape {tuple(o.shape)}")
+            from .shape import expand
+
+            operands[k] = expand(o, want)
+    return operands

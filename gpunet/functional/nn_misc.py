@@ -1,6 +1,7 @@
 """torch.nn.functional's helpers outside the layer families: ``norm`` (vector norms), ``normalize``,
-``cosine_similarity``, ``one_hot`` and constant ``pad``. Each differentiable one is a Function (or composed of
-them) with torch's gradient, also at the kinks (a zero vector's 2-norm has gradient 0, as torch's subgradient)."""
+``cosine_similarity``, ``one_hot`` and ``pad`` (constant, reflect, replicate, circular). Each differentiable one
+is a Function (or composed of them) with torch's gradient, also at the kinks (a zero vector's 2-norm has
+gradient 0, as torch's subgradient)."""
 from __future__ import annotations
 
 import numpy as np
@@ -134,15 +135,58 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
 
 def pad(input, pad, mode: str = "constant", value: float | None = None):
     """Pad the last ``len(pad) // 2`` dims: ``pad = (left, right)`` for the last, then the one before ...
-    (torch's order). Only ``mode='constant'`` is supported (other modes raise)."""
-    if mode != "constant":
-        raise NotImplementedError(f"pad: mode {mode!r} is not supported yet; only 'constant'")
+    (torch's order). ``mode``: 'constant' (``value``, default 0), or, for the last 1-3 dims of a (N,) C, ...
+    input, 'reflect' (mirrored without the edge: pads < the dim), 'replicate' (the edge repeated) and
+    'circular' (wrapped around: pads <= the dim). Differentiable: the non-constant modes gather along each
+    padded dim (index_select), whose backward scatter-adds the gradient back."""
     pad = tuple(int(v) for v in pad)
     if len(pad) % 2 or len(pad) // 2 > input.ndim:
         raise ValueError(f"pad: expected an even number of values, at most 2·ndim = {2 * input.ndim}, got {pad}")
     if any(v < 0 for v in pad):
         raise NotImplementedError("pad: negative padding (cropping) is not supported; slice the input instead")
-    widths = [(0, 0)] * input.ndim
-    for i in range(len(pad) // 2):
-        widths[input.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
-    return Pad.apply(input, widths=tuple(widths), value=0.0 if value is None else float(value))
+    if mode == "constant":
+        widths = [(0, 0)] * input.ndim
+        for i in range(len(pad) // 2):
+            widths[input.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+        return Pad.apply(input, widths=tuple(widths), value=0.0 if value is None else float(value))
+    if mode not in ("reflect", "replicate", "circular"):
+        raise NotImplementedError(f"pad: mode {mode!r} is not supported; use 'constant', 'reflect', 'replicate' "
+                                  f"or 'circular'")
+    if value is not None and value != 0:
+        raise ValueError(f'pad: padding mode "{mode}" doesn\'t take in value argument')
+    n = len(pad) // 2
+    if not 1 <= n <= 3 or input.ndim not in (n + 1, n + 2):
+        raise NotImplementedError(f"pad: mode {mode!r} pads the last 1-3 dims of a batched or unbatched input: "
+                                  f"{n} padded dims need a {n + 1}-D or {n + 2}-D input, got shape "
+                                  f"{tuple(input.shape)}")
+    from ..backend import backend_of
+    from .indexing import IndexSelect
+
+    be = backend_of((input.data if isinstance(input, Tensor) else input,))
+    out = input
+    for i in range(n):
+        d = input.ndim - 1 - i
+        lo, hi, size = pad[2 * i], pad[2 * i + 1], input.shape[d]
+        if not lo and not hi:
+            continue
+        j = np.arange(-lo, size + hi)
+        if mode == "reflect":
+            if lo >= size or hi >= size:
+                raise RuntimeError(f"pad: padding size should be less than the corresponding input dimension for "
+                                   f"mode 'reflect', but got padding ({lo}, {hi}) at dimension {d} of input "
+                                   f"{list(input.shape)}")
+            period = 2 * (size - 1)
+            j = np.abs(j) % period if period else np.zeros_like(j)
+            j = np.where(j >= size, period - j, j)
+        elif mode == "replicate":
+            if size == 0:
+                raise RuntimeError(f"pad: mode 'replicate' needs a non-empty dimension {d}")
+            j = np.clip(j, 0, size - 1)
+        else:
+            if lo > size or hi > size:
+                raise RuntimeError(f"pad: padding value causes wrapping around more than once for mode "
+                                   f"'circular': padding ({lo}, {hi}) at dimension {d} of input "
+                                   f"{list(input.shape)}")
+            j = j % size
+        out = IndexSelect.apply(out, be.asarray(j.astype(np.int64)), dim=d)
+    return out

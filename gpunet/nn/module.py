@@ -80,6 +80,18 @@ class Module(ModuleTensors):
         """``hook(module, args, output)`` after each forward; a non-None result replaces the output."""
         return _hooks.register(self, "_forward_hooks", hook, prepend, with_kwargs)
 
+    def register_full_backward_pre_hook(self, hook, *, prepend: bool = False):
+        """``hook(module, grad_output)`` when the gradients of the module's outputs are known, before its
+        inputs' are computed; a non-None result (a tuple) replaces ``grad_output`` (as torch)."""
+        return _hooks.register(self, "_backward_pre_hooks", hook, prepend, False)
+
+    def register_full_backward_hook(self, hook, *, prepend: bool = False):
+        """``hook(module, grad_input, grad_output)`` once the gradients of the module's positional Tensor inputs
+        are computed (None for inputs that need none); a non-None result (a tuple) replaces ``grad_input``. A
+        hooked module is called as itself (a Sequential does not fuse it), and its Tensor inputs and outputs
+        pass through identity nodes that run the hooks (as torch)."""
+        return _hooks.register(self, "_backward_hooks", hook, prepend, False)
+
     # ----------------------------------------------------------------- input placement (the one helper)
     def _reference_tensor(self, args) -> Tensor | None:
         """The module's first floating parameter or buffer; else the first Tensor input; else None."""
