@@ -204,7 +204,7 @@ def load_dataset(spec: str, seed: int, standardize: bool = True):
             raise UsageError("--dataset mnist:PATH needs the folder holding the MNIST IDX files, e.g. "
                              "mnist:~/data/mnist")
         try:
-            X_tr, y_tr, X_te, y_te = data.load_mnist(path)
+            X_tr, y_tr, X_te, y_te = data.load_mnist(path, standardize=standardize)
         except (FileNotFoundError, data.IDXFormatError) as e:
             raise UsageError(f"--dataset {spec}: {e}") from None
     else:

@@ -31,7 +31,7 @@ def run_backward(root, grad, retain_graph: bool = False, inputs=None) -> None:
     feeds it a gradient has run (no separate topological sort, and only reachable functions are visited).
     With a hook registered anywhere, or ``inputs``, :func:`_run_backward_general` runs instead: this loop has no
     test for them."""
-    if _hooks.HOOKS or inputs is not None:
+    if _hooks.HOOKS or _hooks.POST_ACC or inputs is not None:
         _run_backward_general(root, grad, retain_graph, inputs)
         return
     root_fn = root.grad_fn
@@ -117,12 +117,66 @@ def _needed(root_fn, leaf_ids, capture) -> set:
     return needed
 
 
+def _post_counts(root_fn) -> dict:
+    """id(leaf) -> [edges into it from the functions reachable from ``root_fn``, the leaf] for the leaves with
+    post-accumulate hooks: a leaf's hooks run when its count reaches 0."""
+    counts: dict = {}
+    seen = {root_fn}
+    stack = [root_fn]
+    post = _hooks.POST_ACC
+    while stack:
+        fn = stack.pop()
+        for p, need in zip(fn.parents, fn.needs_input_grad):
+            if need:
+                c = _child(p, fn)
+                if c is None:
+                    if id(p) in post:
+                        e = counts.get(id(p))
+                        if e is None:
+                            counts[id(p)] = [1, p, False]
+                        else:
+                            e[0] += 1
+                elif c not in seen:
+                    seen.add(c)
+                    stack.append(c)
+    return counts
+
+
+def _post_arrived(post, p, last: bool = False) -> None:
+    """One gradient of ``p`` was accumulated: run its post-accumulate hooks when it was the last one."""
+    e = post.get(id(p))
+    if e is None:
+        return
+    e[0] -= 1
+    e[2] = True
+    if e[0] <= 0 or last:
+        del post[id(p)]
+        hk = _hooks.hooks_of(p, _hooks.POST_ACC)
+        for h in hk or ():
+            h(p)
+
+
 def _run_backward_general(root, grad, retain_graph, inputs) -> None:
+    """:func:`_general_pass`, then the callbacks queued during it (:func:`hooks.queue_callback`)."""
+    outer = _hooks.CALLBACKS
+    _hooks.CALLBACKS = queued = []
+    try:
+        _general_pass(root, grad, retain_graph, inputs)
+    finally:
+        _hooks.CALLBACKS = outer
+    i = 0
+    while i < len(queued):  # a callback may queue another
+        queued[i]()
+        i += 1
+
+
+def _general_pass(root, grad, retain_graph, inputs) -> None:
     """:func:`run_backward` with tensor hooks and ``inputs``, as torch: a non-leaf's hooks run on its complete
     gradient before it flows on (before ``retain_grad``'s ``.grad``); a leaf's hooks run once on its summed
     gradient before it is accumulated into ``.grad`` (here: after the graph has run, where torch runs them as
     soon as that leaf's gradient is complete). With ``inputs``, only they get ``.grad`` and only the functions
-    leading to them run."""
+    leading to them run. A leaf's post-accumulate hooks run once its last gradient of the pass is in ``.grad``
+    (a leaf with tensor hooks: at the end)."""
     leaf_ids = capture = needed = None
     if inputs is not None:
         leaf_ids = {id(t) for t in inputs if t.grad_fn is None}
@@ -132,11 +186,14 @@ def _run_backward_general(root, grad, retain_graph, inputs) -> None:
         if leaf_ids is None or id(root) in leaf_ids:
             hk = _hooks.hooks_of(root)
             _accumulate_leaf(root, grad if hk is None else _hooks.call(hk, grad), owned=False)
+            if _hooks.POST_ACC:
+                _post_arrived({id(root): [1, root, False]}, root)
         return
     if inputs is not None:
         needed = _needed(root_fn, leaf_ids, capture)
         if root_fn not in needed and root_fn not in capture:
             return
+    post = _post_counts(root_fn) if _hooks.POST_ACC else None
     grads = {root_fn: grad}
     heap = [(-root_fn.seq, root_fn)]
     handed = set()
@@ -188,6 +245,8 @@ def _run_backward_general(root, grad, retain_graph, inputs) -> None:
                 if owned:
                     handed.add(id(g))
                 _accumulate_leaf(p, g, owned)
+                if post:
+                    _post_arrived(post, p)
             else:
                 if needed is not None and child not in needed and child not in capture:
                     continue
@@ -202,6 +261,12 @@ def _run_backward_general(root, grad, retain_graph, inputs) -> None:
     for p, g in pending.values():
         hk = _hooks.hooks_of(p)
         _accumulate_leaf(p, g if hk is None else _hooks.call(hk, g), owned=False)
+        if post:
+            _post_arrived(post, p, last=True)
+    if post:  # leaves whose count was not reached: a backward returned None for them, or only some ran
+        for _, p, arrived in list(post.values()):
+            if arrived:
+                _post_arrived(post, p, last=True)
 
 
 def _accumulate_leaf(t, g, owned: bool) -> None:

@@ -12,6 +12,11 @@ import weakref
 
 # id(holder) -> (weakref to the holder, {handle id: hook}); holder: a leaf Tensor or a Function
 HOOKS: dict = {}
+# the same for hooks that run on a leaf after its .grad got its whole gradient of one backward (see
+# register_post_accumulate)
+POST_ACC: dict = {}
+# callbacks queued (queue_callback) during the backward pass now running; None outside one
+CALLBACKS: list | None = None
 _IDS = itertools.count()
 
 
@@ -19,18 +24,19 @@ class RemovableHandle:
     """What ``register_hook`` returns: ``handle.remove()`` unregisters the hook (also a context manager that
     removes it on exit), as ``torch.utils.hooks.RemovableHandle``."""
 
-    __slots__ = ("_key", "id")
+    __slots__ = ("_key", "id", "_table")
 
-    def __init__(self, key: int, hook_id: int) -> None:
+    def __init__(self, key: int, hook_id: int, table: dict | None = None) -> None:
         self._key = key
         self.id = hook_id
+        self._table = HOOKS if table is None else table
 
     def remove(self) -> None:
-        entry = HOOKS.get(self._key)
+        entry = self._table.get(self._key)
         if entry is not None:
             entry[1].pop(self.id, None)
             if not entry[1]:
-                del HOOKS[self._key]
+                del self._table[self._key]
 
     def __enter__(self) -> "RemovableHandle":
         return self
@@ -42,29 +48,48 @@ class RemovableHandle:
         return f"<RemovableHandle id={self.id}>"
 
 
-def register(holder, hook) -> RemovableHandle:
+def register(holder, hook, table: dict | None = None) -> RemovableHandle:
     if not callable(hook):
         raise TypeError(f"register_hook: expected a callable hook(grad) -> Tensor or None, got {type(hook).__name__}")
+    table = HOOKS if table is None else table
     key = id(holder)
-    entry = HOOKS.get(key)
+    entry = table.get(key)
     if entry is None or entry[0]() is not holder:
-        entry = HOOKS[key] = (weakref.ref(holder, _dropper(key)), {})
+        entry = table[key] = (weakref.ref(holder, _dropper(key, table)), {})
     hid = next(_IDS)
     entry[1][hid] = hook
-    return RemovableHandle(key, hid)
+    return RemovableHandle(key, hid, table)
 
 
-def _dropper(key):
+def register_post_accumulate(leaf, hook) -> RemovableHandle:
+    """Run ``hook(leaf)`` in each backward pass once ``leaf.grad`` holds all of that pass's gradient for
+    ``leaf`` (as torch's ``Tensor.register_post_accumulate_grad_hook``). The engine counts the graph's edges
+    into ``leaf`` to know when that is; a leaf whose count is not reached (a backward that returned None for
+    it) gets its hook at the end of the pass."""
+    if getattr(leaf, "grad_fn", None) is not None or not getattr(leaf, "requires_grad", False):
+        raise RuntimeError("post accumulate grad hooks can only be registered on leaf tensors that require grad")
+    return register(leaf, hook, POST_ACC)
+
+
+def queue_callback(callback) -> None:
+    """Run ``callback()`` once the backward pass now running has finished (as torch's
+    ``Variable._execution_engine.queue_callback``); only callable from inside a backward pass (a hook)."""
+    if CALLBACKS is None:
+        raise RuntimeError("queue_callback: no backward pass is running; call it from a gradient hook")
+    CALLBACKS.append(callback)
+
+
+def _dropper(key, table):
     def drop(ref):
-        entry = HOOKS.get(key)
+        entry = table.get(key)
         if entry is not None and entry[0] is ref:
-            del HOOKS[key]
+            del table[key]
     return drop
 
 
-def hooks_of(holder):
+def hooks_of(holder, table: dict | None = None):
     """``holder``'s hooks in registration order, or None."""
-    entry = HOOKS.get(id(holder))
+    entry = (HOOKS if table is None else table).get(id(holder))
     if entry is None or entry[0]() is not holder:
         return None
     return tuple(entry[1].values())
