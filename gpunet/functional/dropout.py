@@ -5,18 +5,20 @@ from ..autograd.function import Function
 from ..autograd.creation import as_tensor
 from ..autograd.tensor import Tensor
 
-__all__ = ["dropout", "Dropout"]
+__all__ = ["dropout", "dropout2d", "Dropout"]
 
 
 class Dropout(Function):
-    """``y = x ⊙ m / (1 − p)`` with ``m ~ Bernoulli(1 − p)``; the scaled mask is kept for backward."""
+    """``y = x ⊙ m / (1 − p)`` with ``m ~ Bernoulli(1 − p)``; the scaled mask is kept for backward. ``mask_shape``
+    (broadcastable to x, e.g. (N, C, 1, 1)) draws one mask value per channel instead of per element."""
     arg_names = ("input",)
 
-    def forward(self, xp, x, p=0.5):
+    def forward(self, xp, x, p=0.5, mask_shape=None):
+        shape = x.shape if mask_shape is None else mask_shape
         if p >= 1.0:
-            self.scale = xp.zeros(x.shape, dtype=x.dtype)
+            self.scale = xp.zeros(shape, dtype=x.dtype)
         else:
-            u = self.backend.rand(x.shape, x.dtype)
+            u = self.backend.rand(shape, x.dtype)
             self.scale = (u >= p).astype(x.dtype)
             self.scale *= x.dtype.type(1.0 / (1.0 - p))
         return x * self.scale
@@ -40,3 +42,20 @@ def dropout(x, p: float = 0.5, training: bool = True) -> Tensor:
     if getattr(x, "dtype", None) is not None and x.dtype.kind != "f":
         raise TypeError(f"dropout: expected a floating input, got dtype {x.dtype}")
     return Dropout.apply(x, p=p)
+
+
+def dropout2d(x, p: float = 0.5, training: bool = True) -> Tensor:
+    """Channel dropout, as ``torch.nn.functional.dropout2d``: in training each channel (plane) of (N, C, H, W) is
+    zeroed whole with probability p and the others scaled by 1/(1 − p); a 3-D input is read as (N, C, L), one mask
+    value per (n, c). Not training, or p = 0: ``x`` unchanged."""
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout2d: probability p has to be between 0 and 1, got {p}")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"dropout2d: expected a 3-D (N, C, L) or 4-D (N, C, H, W) input, got shape "
+                         f"{tuple(x.shape)} ({x.ndim}-D)")
+    if not training or p == 0.0:
+        return as_tensor(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"dropout2d: expected a floating input, got dtype {x.dtype}")
+    return Dropout.apply(x, p=p, mask_shape=tuple(x.shape[:2]) + (1,) * (x.ndim - 2))

@@ -1,8 +1,10 @@
-"""Batch normalisation as ONE Function over a 2-D (rows, channels) view.
+"""Batch normalisation as ONE Function, over (N, C) rows or a channels-first (N, C, L) view.
 
 Forward and backward call the backend's fused kernels (``batchnorm_forward`` / ``batchnorm_backward``; reference
-versions in :mod:`gpunet.backend.base`). A 3-D input (N, C, L) is viewed as (N·L, C) by moving the channel axis
-last, so every backend kernel only ever sees the 2-D case.
+versions in :mod:`gpunet.backend.base`). A 3-D input (N, C, L) or 4-D (N, C, H, W) goes to the channels-first
+``batchnorm_cf_forward`` / ``batchnorm_cf_backward`` as (N, C, L): compiled per-channel kernels on the CPU (no
+transposed copy: moving a (32, 64, 32·32) channel axis last costs NumPy more than the whole normalisation), and on
+other backends the reference, which copies to (N·L, C) rows for the 2-D kernels and back.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ __all__ = ["batch_norm", "BatchNorm"]
 
 
 class BatchNorm(Function):
-    """``y = (x − μ) / √(σ² + ε) · γ + β`` per channel (axis 1 of a 2-D or 3-D input)."""
+    """``y = (x − μ) / √(σ² + ε) · γ + β`` per channel (axis 1 of a 2-D, 3-D or 4-D input)."""
     arg_names = ("input", "weight", "bias", "running_mean", "running_var")
 
     def forward(self, xp, x, gamma, beta, running_mean, running_var, training=False, momentum=0.1, eps=1e-5):
@@ -22,42 +24,43 @@ class BatchNorm(Function):
         self.shape = x.shape
         if gamma is not None and beta is None:
             beta = xp.zeros_like(gamma)
-        x2 = _to_rows(xp, x)
-        y2, saved = self.backend.batchnorm_forward(x2, gamma, beta, running_mean, running_var, training,
-                                                   momentum, eps)
+        if x.ndim == 2:
+            y, saved = self.backend.batchnorm_forward(x, gamma, beta, running_mean, running_var, training,
+                                                      momentum, eps)
+        else:
+            x3 = xp.ascontiguousarray(x).reshape(_channels_first(x.shape))
+            y, saved = self.backend.batchnorm_cf_forward(x3, gamma, beta, running_mean, running_var, training,
+                                                         momentum, eps)
         if any(self.needs_input_grad):
             self.saved, self.gamma, self.training = saved, gamma, training
-        return _from_rows(xp, y2, x.shape)
+        return y.reshape(x.shape)
 
     def backward(self, xp, g):
         need_x, need_w, need_b = self.needs_input_grad[:3]
-        g2 = _to_rows(xp, g)
-        dx, dgamma, dbeta = self.backend.batchnorm_backward(self.saved, self.gamma, g2, self.training,
-                                                            need_x=need_x, need_affine=need_w or need_b)
+        if len(self.shape) == 2:
+            dx, dgamma, dbeta = self.backend.batchnorm_backward(self.saved, self.gamma, g, self.training,
+                                                                need_x=need_x, need_affine=need_w or need_b)
+        else:
+            g3 = xp.ascontiguousarray(g).reshape(_channels_first(self.shape))
+            dx, dgamma, dbeta = self.backend.batchnorm_cf_backward(self.saved, self.gamma, g3, self.training,
+                                                                   need_x=need_x, need_affine=need_w or need_b)
         if dx is not None:
-            dx = _from_rows(xp, dx, self.shape)
+            dx = dx.reshape(self.shape)
         return dx, (dgamma if need_w else None), (dbeta if need_b else None), None, None
 
 
-def _to_rows(xp, a):
-    """(N, C) as is; (N, C, L) -> (N·L, C), contiguous."""
-    if a.ndim == 2:
-        return a
-    n, c, length = a.shape
-    return xp.ascontiguousarray(a.transpose(0, 2, 1)).reshape(n * length, c)
-
-
-def _from_rows(xp, a2, shape):
-    if len(shape) == 2:
-        return a2
-    n, c, length = shape
-    return xp.ascontiguousarray(a2.reshape(n, length, c).transpose(0, 2, 1))
+def _channels_first(shape) -> tuple[int, int, int]:
+    """(N, C, L) for an (N, C, ...) shape, L the product of the trailing dims."""
+    n = 1
+    for d in shape[2:]:
+        n *= d
+    return shape[0], shape[1], n
 
 
 def _check(x, gamma, beta, running_mean, running_var, training) -> None:
-    if x.ndim not in (2, 3):
-        raise ValueError(f"batch_norm: expected a 2-D (N, C) or 3-D (N, C, L) input, got shape {tuple(x.shape)}"
-                         f" ({x.ndim}-D); flatten or reshape it first")
+    if x.ndim not in (2, 3, 4):
+        raise ValueError(f"batch_norm: expected a 2-D (N, C), 3-D (N, C, L) or 4-D (N, C, H, W) input, got shape "
+                         f"{tuple(x.shape)} ({x.ndim}-D); flatten or reshape it first")
     c = x.shape[1]
     for name, a in (("weight", gamma), ("bias", beta), ("running_mean", running_mean),
                     ("running_var", running_var)):
@@ -76,7 +79,8 @@ def _check(x, gamma, beta, running_mean, running_var, training) -> None:
 
 def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, training: bool = False,
                momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
-    """Batch normalisation over the channel axis 1 of ``x`` (N, C) or (N, C, L), as ``torch.nn.functional``.
+    """Batch normalisation over the channel axis 1 of ``x`` (N, C), (N, C, L) or (N, C, H, W), as
+    ``torch.nn.functional``: the statistics of channel c are over every (n, l) or (n, h, w).
 
     Training: μ and the biased σ² come from the batch, y = (x − μ)/√(σ² + ε)·γ + β, and the running statistics
     (when given) are updated in place: r_μ ← (1 − m)·r_μ + m·μ, r_σ² ← (1 − m)·r_σ² + m·σ²·n/(n − 1).

@@ -1,10 +1,10 @@
 """Dropout."""
 from __future__ import annotations
 
-from ..functional.dropout import dropout
+from ..functional.dropout import dropout, dropout2d
 from .module import Module
 
-__all__ = ["Dropout"]
+__all__ = ["Dropout", "Dropout2d"]
 
 
 class Dropout(Module):
@@ -22,3 +22,11 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout2d(Dropout):
+    """Channel dropout of (N, C, H, W) (or (N, C, L)), as ``torch.nn.Dropout2d``: in training each channel is
+    zeroed whole with probability ``p`` and the rest scaled by 1/(1 − p); in evaluation, the identity."""
+
+    def forward(self, x):
+        return dropout2d(x, self.p, self.training)

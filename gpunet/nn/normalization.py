@@ -1,4 +1,4 @@
-"""BatchNorm1d."""
+"""BatchNorm1d and BatchNorm2d (one base class: parameters, running statistics, the momentum rule)."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,17 +10,20 @@ from ..functional.normalization import batch_norm
 from .module import Module
 from .parameter import Parameter, empty
 
-__all__ = ["BatchNorm1d"]
+__all__ = ["BatchNorm1d", "BatchNorm2d"]
 
 
-class BatchNorm1d(Module):
-    """Batch normalisation over the channel axis of (N, C) or (N, C, L) input, as ``torch.nn.BatchNorm1d``.
+class _BatchNorm(Module):
+    """Batch normalisation over the channel axis 1, per channel over every other axis.
 
     y = (x − μ) / √(σ² + eps) · weight + bias. Training: μ, σ² (biased) from the batch, and the running
     statistics move by ``momentum`` (None: a cumulative average over the batches seen) using the unbiased
-    variance. Evaluation: the running statistics normalise (the batch statistics when
-    ``track_running_stats=False``). ``bias=False`` (with ``affine``) learns the scale only.
+    variance; ``num_batches_tracked`` counts the training batches. Evaluation: the running statistics normalise
+    (the batch statistics when ``track_running_stats=False``). ``bias=False`` (with ``affine``) learns the scale
+    only. Subclasses set the accepted input ranks.
     """
+    _ranks: tuple[int, ...] = ()
+    _layout = ""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
                  track_running_stats: bool = True, device=None, dtype=None, *, bias: bool = True):
@@ -60,11 +63,11 @@ class BatchNorm1d(Module):
                 init.zeros_(self.bias)
 
     def forward(self, x):
-        if x.ndim not in (2, 3):
-            raise ValueError(f"BatchNorm1d: expected 2-D (N, C) or 3-D (N, C, L) input, got shape "
-                             f"{tuple(x.shape)} ({x.ndim}-D)")
+        name = type(self).__name__
+        if x.ndim not in self._ranks:
+            raise ValueError(f"{name}: expected {self._layout} input, got shape {tuple(x.shape)} ({x.ndim}-D)")
         if x.shape[1] != self.num_features:
-            raise ValueError(f"BatchNorm1d: input has {x.shape[1]} channels (shape {tuple(x.shape)}) but the "
+            raise ValueError(f"{name}: input has {x.shape[1]} channels (shape {tuple(x.shape)}) but the "
                              f"layer was built with num_features={self.num_features}")
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
@@ -93,3 +96,15 @@ class BatchNorm1d(Module):
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
                 f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation over the channel axis of (N, C) or (N, C, L) input, as ``torch.nn.BatchNorm1d`` (see
+    :class:`_BatchNorm` for the statistics)."""
+    _ranks, _layout = (2, 3), "2-D (N, C) or 3-D (N, C, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of (N, C, H, W) input per channel over N·H·W values, as ``torch.nn.BatchNorm2d`` (see
+    :class:`_BatchNorm` for the statistics)."""
+    _ranks, _layout = (4,), "4-D (N, C, H, W)"

@@ -1,0 +1,67 @@
+"""Shape modules: Unflatten and Upsample, as ``torch.nn`` (Flatten lives in :mod:`gpunet.nn.linear`)."""
+from __future__ import annotations
+
+from ..functional.upsample import interpolate
+from .module import Module
+
+__all__ = ["Unflatten", "Upsample", "UpsamplingNearest2d"]
+
+
+class Unflatten(Module):
+    """Split dim ``dim`` into ``unflattened_size``, as ``torch.nn.Unflatten``: (N, C·H·W) -> (N, C, H, W) with
+    ``Unflatten(1, (C, H, W))``; one entry may be −1 (inferred)."""
+
+    def __init__(self, dim: int, unflattened_size):
+        super().__init__()
+        if isinstance(unflattened_size, int) or not all(isinstance(s, int) for s in unflattened_size):
+            raise TypeError(f"Unflatten: unflattened_size must be a tuple of ints, got {unflattened_size!r}")
+        self.dim, self.unflattened_size = int(dim), tuple(unflattened_size)
+
+    def forward(self, x):
+        shape = tuple(x.shape)
+        d = self.dim + len(shape) if self.dim < 0 else self.dim
+        if not 0 <= d < len(shape):
+            raise IndexError(f"Unflatten: dim {self.dim} is out of range for a {len(shape)}-D input {shape}")
+        sizes = list(self.unflattened_size)
+        known = 1
+        for s in sizes:
+            known *= s if s != -1 else 1
+        if sizes.count(-1) > 1 or (sizes.count(-1) == 0 and known != shape[d]) or (
+                sizes.count(-1) == 1 and (known == 0 or shape[d] % known)):
+            raise ValueError(f"Unflatten: unflattened_size {self.unflattened_size} does not split dim {self.dim} "
+                             f"of size {shape[d]} (input shape {shape}); its product must be {shape[d]}")
+        return x.reshape(shape[:d] + tuple(sizes) + shape[d + 1:])
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+class Upsample(Module):
+    """Resize (N, C, L) or (N, C, H, W) to ``size`` or by ``scale_factor``, as ``torch.nn.Upsample``; only
+    ``mode='nearest'`` (see :func:`gpunet.functional.interpolate`)."""
+
+    def __init__(self, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
+                 recompute_scale_factor=None):
+        super().__init__()
+        if scale_factor:  # stored as floats, as torch
+            scale_factor = (tuple(float(f) for f in scale_factor) if isinstance(scale_factor, (tuple, list))
+                            else float(scale_factor))
+        self.size, self.scale_factor, self.mode = size, scale_factor or None, mode
+        self.align_corners, self.recompute_scale_factor = align_corners, recompute_scale_factor
+        if mode != "nearest":  # fail at construction, before the first batch
+            raise NotImplementedError(f"Upsample: mode={mode!r} is not implemented; supported: 'nearest'")
+
+    def forward(self, x):
+        return interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners,
+                           self.recompute_scale_factor)
+
+    def extra_repr(self) -> str:
+        s = f"size={self.size}" if self.size is not None else f"scale_factor={self.scale_factor}"
+        return f"{s}, mode={self.mode!r}"
+
+
+class UpsamplingNearest2d(Upsample):
+    """``Upsample(size, scale_factor, mode='nearest')``, as ``torch.nn.UpsamplingNearest2d``."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, "nearest")
