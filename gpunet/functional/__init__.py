@@ -33,3 +33,10 @@ from .upsample import interpolate, upsample  # noqa: E402
 from .dropout import dropout2d  # noqa: E402
 __all__ += ["avg_pool1d", "avg_pool2d", "max_pool1d", "max_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
             "adaptive_max_pool1d", "adaptive_max_pool2d", "interpolate", "upsample", "dropout2d"]
+from .layer_norm import layer_norm, rms_norm  # noqa: E402
+from .group_norm import group_norm  # noqa: E402
+__all__ += ["layer_norm", "rms_norm", "group_norm"]
+from .embedding import embedding  # noqa: E402
+__all__ += ["embedding"]
+from .attention import scaled_dot_product_attention  # noqa: E402
+__all__ += ["scaled_dot_product_attention"]
