@@ -34,6 +34,8 @@ from .normalization import BatchNorm2d  # noqa: E402
 __all__ += ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
             "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Unflatten", "Upsample", "UpsamplingNearest2d", "Dropout2d",
             "BatchNorm2d"]
+from .conv import Conv1d, Conv2d, ConvTranspose2d  # noqa: E402
+__all__ += ["Conv1d", "Conv2d", "ConvTranspose2d"]
 from .layer_norm import GroupNorm, LayerNorm, RMSNorm  # noqa: E402
 __all__ += ["LayerNorm", "RMSNorm", "GroupNorm"]
 from .embedding import Embedding  # noqa: E402
