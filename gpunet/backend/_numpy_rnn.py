@@ -1,7 +1,128 @@
 """The NumPy backend's recurrent gates (RNN / LSTM / GRU) ops (compiled CPU kernels where they pay): a mixin of
-:class:`~.numpy_backend.NumpyBackend`; ``super()`` is the reference (:class:`~._rnn_ops.RnnOps`)."""
+:class:`~.numpy_backend.NumpyBackend`; ``super()`` is the reference (:class:`~._rnn_ops.RnnOps`).
+
+One step is small (N·H units): it runs on the calling thread, one compiled pass instead of the reference's
+dozen temporaries. Float32/float64 NumPy arrays only (the buffers the recurrent layer allocates); anything else,
+or ``GPUNET_NUMBA=0``, goes to the reference.
+"""
 from __future__ import annotations
+
+import contextlib
+import ctypes
+
+import numpy as np
+
+from . import _numba
+
+_F32 = np.dtype(np.float32)
+_FLOATS = (_F32, np.dtype(np.float64))
+_K = None
+
+
+def _kernels():
+    """The module :mod:`._cpu_rnn_kernels`, or None without Numba."""
+    global _K
+    if _K is None:
+        if _numba.kernels() is None:
+            return None
+        from . import _cpu_rnn_kernels
+
+        _K = _cpu_rnn_kernels
+    return _K
+
+
+def _ok(*arrays) -> bool:
+    dt = arrays[0].dtype
+    if dt not in _FLOATS:
+        return False
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype != dt:
+            return False
+    return True
+
+
+_SET_LOCAL = 0  # OpenBLAS's openblas_set_num_threads_local, None where there is none; 0: not looked up yet
+# Multiply-adds of one step's GEMM below which the step GEMMs run on one BLAS thread. Measured on 2 shared vCPUs:
+# the 35 (32, 1024) @ (1024, 256) GEMMs of one LSTM layer's backward took 33 ms on one thread and 105-170 ms on
+# two (OpenBLAS's second thread waits for a busy core at every call; a small GEMM has too little work to win it back).
+STEP_GEMM_THREADED_MIN = 1 << 25
+
+
+def _set_local():
+    """``openblas_set_num_threads_local`` of the OpenBLAS NumPy uses (it sets the BLAS threads of the calling
+    thread only, OpenBLAS >= 0.3.27), or None."""
+    global _SET_LOCAL
+    if _SET_LOCAL == 0:
+        _SET_LOCAL = None
+        try:
+            with open("/proc/self/maps") as f:
+                libs = {line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line}
+            for path in sorted(libs):
+                fn = getattr(ctypes.CDLL(path), "openblas_set_num_threads_local", None)
+                if fn is not None:
+                    fn.restype, fn.argtypes = ctypes.c_int, [ctypes.c_int]
+                    _SET_LOCAL = fn
+                    break
+        except (OSError, AttributeError):
+            pass
+    return _SET_LOCAL
+
+
+@contextlib.contextmanager
+def _one_blas_thread(fn):
+    prev = fn(1)
+    try:
+        yield
+    finally:
+        fn(prev if prev > 0 else 0)
 
 
 class NumpyRnn:
     """recurrent gates (RNN / LSTM / GRU) on the CPU."""
+
+    def rnn_step_context(self, step_macs: int):
+        """Small step GEMMs run on one BLAS thread (of this thread only), see ``STEP_GEMM_THREADED_MIN``."""
+        fn = _set_local() if step_macs < STEP_GEMM_THREADED_MIN else None
+        return _one_blas_thread(fn) if fn is not None else contextlib.nullcontext()
+
+    def rnn_step_forward(self, gx, gh, h, relu):
+        K = _kernels()
+        if K is not None and _ok(gx, gh, h):
+            K.rnn_forward(gx, gh, h, bool(relu), h.dtype == _F32)
+            return
+        super().rnn_step_forward(gx, gh, h, relu)
+
+    def rnn_step_backward(self, dy, dh_rec, h, dpre, relu):
+        K = _kernels()
+        if K is not None and _ok(dy, dh_rec, h, dpre):
+            K.rnn_backward(dy, dh_rec, h, dpre, bool(relu))
+            return
+        super().rnn_step_backward(dy, dh_rec, h, dpre, relu)
+
+    def lstm_step_forward(self, gx, gh, c_prev, gates, c, tc, h):
+        K = _kernels()
+        if K is not None and _ok(gx, gh, c_prev, gates, c, tc, h):
+            K.lstm_forward(gx, gh, c_prev, gates, c, tc, h, h.dtype == _F32)
+            return
+        super().lstm_step_forward(gx, gh, c_prev, gates, c, tc, h)
+
+    def lstm_step_backward(self, dy, dh_rec, dc, gates, c_prev, tc, dgates):
+        K = _kernels()
+        if K is not None and _ok(dy, dh_rec, dc, gates, c_prev, tc, dgates):
+            K.lstm_backward(dy, dh_rec, dc, gates, c_prev, tc, dgates)
+            return
+        super().lstm_step_backward(dy, dh_rec, dc, gates, c_prev, tc, dgates)
+
+    def gru_step_forward(self, gx, gh, b_hh, h_prev, gates, h):
+        K = _kernels()
+        if K is not None and _ok(gx, gh, b_hh, h_prev, gates, h):
+            K.gru_forward(gx, gh, b_hh, h_prev, gates, h, h.dtype == _F32)
+            return
+        super().gru_step_forward(gx, gh, b_hh, h_prev, gates, h)
+
+    def gru_step_backward(self, dy, dh_a, dh_b, gates, h_prev, dgi, dgh):
+        K = _kernels()
+        if K is not None and _ok(dy, dh_a, dh_b, gates, h_prev, dgi, dgh):
+            K.gru_backward(dy, dh_a, dh_b, gates, h_prev, dgi, dgh)
+            return
+        super().gru_step_backward(dy, dh_a, dh_b, gates, h_prev, dgi, dgh)

@@ -36,6 +36,9 @@ __all__ += ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool
             "BatchNorm2d"]
 from .conv import Conv1d, Conv2d, ConvTranspose2d  # noqa: E402
 __all__ += ["Conv1d", "Conv2d", "ConvTranspose2d"]
+from .rnn import GRU, LSTM, RNN, RNNBase  # noqa: E402
+from .rnn_cells import GRUCell, LSTMCell, RNNCell, RNNCellBase  # noqa: E402
+__all__ += ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 from .layer_norm import GroupNorm, LayerNorm, RMSNorm  # noqa: E402
 __all__ += ["LayerNorm", "RMSNorm", "GroupNorm"]
 from .embedding import Embedding  # noqa: E402
