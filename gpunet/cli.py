@@ -317,6 +317,9 @@ def cmd_train(args) -> int:
     cfg = _run_config(args, saved)
     layout_defaults = MODELS[cfg["model"]][1]
     epochs = args.epochs or (saved or {}).get("epochs") or layout_defaults.get("epochs", EPOCHS_DEFAULT)
+    if saved is not None and cfg["schedule"] == "cosine" and saved.get("epochs") not in (None, epochs):
+        raise UsageError(f"--epochs {epochs}: this run's cosine schedule spans its {saved['epochs']} epochs; resume "
+                         f"it with --epochs {saved['epochs']} (or train with --schedule none to extend runs)")
     _check_plot(args.plot)
     _check_output_folder("--save", args.save)
     _check_output_folder("--plot", args.plot)

@@ -72,8 +72,8 @@ def build_lstm(side: int, classes: int, hidden: int = 128, dropout: float = 0.1)
 class TransformerClassifier(nn.Module):
     """Tokens → Linear embedding + learned positions → TransformerEncoder (pre-norm) → mean over tokens → Linear."""
 
-    def __init__(self, features: int, tokens: int, classes: int, d_model: int = 64, nhead: int = 4,
-                 num_layers: int = 2, dim_feedforward: int = 128, dropout: float = 0.1):
+    def __init__(self, features: int, tokens: int, classes: int, d_model: int = 96, nhead: int = 4,
+                 num_layers: int = 2, dim_feedforward: int = 192, dropout: float = 0.1):
         super().__init__()
         self.embed = nn.Linear(features, d_model)
         self.pos = nn.Parameter(nn.init.normal_(_empty(tokens, d_model), std=1.0 / math.sqrt(d_model)))
@@ -87,9 +87,10 @@ class TransformerClassifier(nn.Module):
         return self.head(h.mean(dim=1))
 
 
-def build_transformer(side: int, classes: int, d_model: int = 64, dropout: float = 0.1):
+def build_transformer(side: int, classes: int, d_model: int = 96, dropout: float = 0.1):
     """:class:`TransformerClassifier` over ``side`` tokens of ``side`` features."""
-    return TransformerClassifier(side, side, classes, d_model=d_model, dropout=dropout)
+    return TransformerClassifier(side, side, classes, d_model=d_model, dim_feedforward=2 * d_model,
+                                 dropout=dropout)
 
 
 def _empty(*shape):
