@@ -21,7 +21,7 @@ def test_device_script_parses_and_names_its_outputs():
     text = script.read_text()
     for out in ("info.json", "pytest_gpu.log", "bench.json", "host_syncs.json", "RESULTS.md", "status.txt"):
         assert out in text
-    assert "pytest -m 'gpu or device'" in text and "bench --device both" in text
+    assert "pytest -m 'gpu or device'" in text and "bench --device gpu" in text
 
 
 @pytest.mark.skipif(B.cupy_status()[0], reason="a GPU is here: the probe would run")
