@@ -40,7 +40,7 @@ def run_backward(root, grad, retain_graph: bool = False, inputs=None) -> None:
         return
     grads = {root_fn: grad}
     heap = [(-root_fn.seq, root_fn)]
-    handed = set()  # ids of fresh arrays now held as some leaf's .grad: never hand one to a second leaf
+    handed = set()  # ids of the memory now held as some leaf's .grad: never hand it to a second leaf
     while heap:
         fn = heappop(heap)[1]
         if fn.released:
@@ -68,9 +68,7 @@ def run_backward(root, grad, retain_graph: bool = False, inputs=None) -> None:
             if child is not None and child.seq > fn.seq:  # p was written in place after fn used it
                 child = grad_fn_at(p, fn.seq)
             if child is None:  # a leaf
-                owned = g is not g_out and g.base is None and id(g) not in handed
-                if owned:
-                    handed.add(id(g))
+                owned = _adopt(g, g_out, handed)
                 _accumulate_leaf(p, g, owned)
             else:
                 prev = grads.get(child)
@@ -241,9 +239,7 @@ def _general_pass(root, grad, retain_graph, inputs) -> None:
                     else:
                         prev[1] = prev[1] + g
                     continue
-                owned = g is not g_out and g.base is None and id(g) not in handed
-                if owned:
-                    handed.add(id(g))
+                owned = _adopt(g, g_out, handed)
                 _accumulate_leaf(p, g, owned)
                 if post:
                     _post_arrived(post, p)
@@ -267,6 +263,38 @@ def _general_pass(root, grad, retain_graph, inputs) -> None:
         for _, p, arrived in list(post.values()):
             if arrived:
                 _post_arrived(post, p, last=True)
+
+
+def _root(a):
+    """The array that owns ``a``'s memory (``a`` itself when it is not a view)."""
+    b = getattr(a, "base", None)
+    while b is not None:
+        a, b = b, getattr(b, "base", None)
+    return a
+
+
+def _adopt(g, g_out, handed) -> bool:
+    """Whether the gradient ``g`` a backward returned for a leaf may become the leaf's ``.grad`` without a copy
+    (recording its memory in ``handed`` if so).
+
+    The engine must copy a gradient whose memory someone else can see or write: ``g_out`` itself or a view of
+    its memory (``g_out`` may be the caller's gradient argument, a gradient that also flows to other inputs, or
+    what a hook keeps), memory already handed to another leaf (whose ``.grad`` is accumulated into in place),
+    and a view that does not cover its base once (a broadcast or a slice: read-only or overlapping, or keeping
+    more memory alive than the gradient needs). A backward's fresh array, or a reshape or transpose of one that
+    covers all its memory, is the engine's alone (backward returns ``grad_out`` or fresh arrays, never the same
+    memory for two inputs)."""
+    if g is g_out:
+        return False
+    r = _root(g)
+    if r is not g and (type(r) is not type(g) or r.nbytes != g.nbytes
+                       or not (g.flags.c_contiguous or g.flags.f_contiguous)
+                       or not getattr(g.flags, "writeable", True)):
+        return False
+    if id(r) in handed or r is _root(g_out):
+        return False
+    handed.add(id(r))
+    return True
 
 
 def _accumulate_leaf(t, g, owned: bool) -> None:

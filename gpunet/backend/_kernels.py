@@ -28,6 +28,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "softmax_xent": ("softmax_xent_forward", "softmax_xent_backward", "label_check"),
     "optim": ("sgd_update", "adam_update", "rmsprop_update", "adagrad_update", "adadelta_update"),
     "reduce": ("column_sum",),
+    "loss": ("mse_sum", "mse_backward"),
     "rnn": ("rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward", "gru_forward", "gru_backward"),
     "conv": ("conv_im2col", "conv_col2im"),
     "pool": ("max_pool_forward", "max_pool_backward", "avg_pool_forward", "avg_pool_backward", "index_scatter_add"),

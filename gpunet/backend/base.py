@@ -10,12 +10,13 @@ import numpy as np
 
 from ._attn_ops import AttnOps
 from ._conv_ops import ConvOps
+from ._loss_ops import LossOps
 from ._norm_ops import NormOps
 from ._pool_ops import PoolOps
 from ._rnn_ops import RnnOps
 
 
-class Backend(ConvOps, PoolOps, NormOps, RnnOps, AttnOps):
+class Backend(ConvOps, PoolOps, NormOps, RnnOps, AttnOps, LossOps):
     """One array library on one device.
 
     Attributes:

@@ -18,6 +18,7 @@ from ._cuda_launch import _MAX_GRID_X, _grid_1d, _grid_columns, column_totals, f
 from ._cupy_attn import CupyAttn
 from ._cupy_batchnorm import CupyBatchNorm
 from ._cupy_conv import CupyConv
+from ._cupy_loss import CupyLoss
 from ._cupy_norm import CupyNorm
 from ._cupy_pool import CupyPool
 from ._cupy_rnn import CupyRnn
@@ -34,7 +35,7 @@ def _row_block(cols: int) -> int:
     return min(512, max(32, 1 << max(cols - 1, 0).bit_length()))
 
 
-class CupyBackend(CupyConv, CupyPool, CupyNorm, CupyRnn, CupyAttn, CupyBatchNorm, Backend):
+class CupyBackend(CupyConv, CupyPool, CupyNorm, CupyRnn, CupyAttn, CupyBatchNorm, CupyLoss, Backend):
     name = "cupy"
     syncs_are_costly = True
     deferred_note = (" (Checked on the GPU and reported at the first host read after the call; set "

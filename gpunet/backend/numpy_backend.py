@@ -7,13 +7,14 @@ from . import _numpy_fused as fused
 from . import _malloc, _numba
 from ._numpy_attn import NumpyAttn
 from ._numpy_conv import NumpyConv
+from ._numpy_loss import NumpyLoss
 from ._numpy_norm import NumpyNorm
 from ._numpy_pool import NumpyPool
 from ._numpy_rnn import NumpyRnn
 from .base import Backend
 
 
-class NumpyBackend(NumpyConv, NumpyPool, NumpyNorm, NumpyRnn, NumpyAttn, Backend):
+class NumpyBackend(NumpyConv, NumpyPool, NumpyNorm, NumpyRnn, NumpyAttn, NumpyLoss, Backend):
     name = "numpy"
     device = "cpu"
     flat_optimizer_max = 1 << 16

@@ -5,6 +5,7 @@ probabilities and on logits, each with its :class:`~gpunet.autograd.Function` (r
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class _Pointwise(Function):
 
 
 class MSE(_Pointwise):
-    """ℓ = (x − y)²; dℓ/dx = 2(x − y) = −dℓ/dy."""
+    """ℓ = (x − y)²; dℓ/dx = 2(x − y) = −dℓ/dy: mse_loss with a ``weight`` (without one, :class:`FusedMSE`)."""
 
     mean_by_weight = True
 
@@ -62,6 +63,36 @@ class MSE(_Pointwise):
     def grads(self, xp, g, nx, ny):
         dx = 2 * self.diff * g
         return (dx if nx else None), (-dx if ny else None)
+
+
+class FusedMSE(Function):
+    """ℓ = mean/sum of (x − y)² (or elementwise), x and y broadcasting: ONE backend pass each way
+    (:meth:`~gpunet.backend.base.Backend.mse_forward`, ``mse_backward``: dℓ/dx = 2(x − y) · g / n = −dℓ/dy), and
+    nothing saved but the inputs. With a ``weight``, :class:`MSE` runs instead."""
+
+    arg_names = ("input", "target")
+
+    def forward(self, xp, x, y, reduction="mean"):
+        self.x, self.y, self.reduction = x, y, reduction
+        self.n = x.size if x.shape == y.shape else math.prod(np.broadcast_shapes(x.shape, y.shape))
+        return self.backend.mse_forward(x, y, reduction)
+
+    def backward(self, xp, g):
+        nx, ny = self.needs_input_grad
+        dx, dy = self.backend.mse_backward(self.x, self.y, g, self.reduction, self.n, nx, ny)
+        return dx, dy
+
+    def backward_graph(self, g):
+        """The backward recorded (for ``create_graph=True``): the forward rebuilt from elementary ops."""
+        from ..autograd._graph_backward import through_composite
+        from ..autograd._graph_backward_nn import _reduced
+
+        reduction, n = self.reduction, self.n
+
+        def build(x, y):
+            d = x - y
+            return _reduced(d * d, reduction, n)
+        return through_composite(self, g, build)
 
 
 class L1(_Pointwise):
@@ -177,9 +208,38 @@ class GaussianNLL(Function):
 def mse_loss(input, target, *, reduction: Reduction = "mean", weight=None):
     """Mean squared error: ℓᵢ = wᵢ · (xᵢ − yᵢ)²; 'mean' = Σℓ / numel (Σℓ / Σw with ``weight``), 'sum' = Σℓ.
 
-    ``weight`` (optional, shape of the input) rescales each element, as torch.
+    ``weight`` (optional, shape of the input) rescales each element, as torch. Without a weight, ``input`` and
+    ``target`` may broadcast as in torch (with torch's warning) when the result keeps the shape of one of them;
+    shapes that would broadcast to a third shape (e.g. (N, 1) against (N,)) raise.
     """
-    return _pointwise(MSE, "mse_loss", input, target, reduction, weight, exact_weight=True)
+    op = "mse_loss"
+    if weight is not None:
+        return _pointwise(MSE, op, input, target, reduction, weight, exact_weight=True)
+    _check_reduction(reduction, op)
+    _check_float_input(input, op)
+    target = _float_target(target, input, op)
+    if tuple(input.shape) != tuple(target.shape):
+        _broadcast_target(input, target, op)
+    return FusedMSE.apply(input, target, reduction=reduction)
+
+
+def _broadcast_target(input, target, op):
+    """Warn as torch when ``target`` broadcasts against ``input`` to the shape of one of them; raise otherwise."""
+    xs, ys = tuple(input.shape), tuple(target.shape)
+    try:
+        out = np.broadcast_shapes(xs, ys)
+    except ValueError:
+        out = None
+    if out not in (xs, ys):
+        try:
+            _same_shape(input, target, op)
+        except ValueError as e:
+            more = "" if out is None else (f" (they would broadcast to {out}, the shape of neither, which is "
+                                           f"almost always a mistake)")
+            raise ValueError(f"{e}{more}") from None
+    warnings.warn(f"Using a target size ({ys}) that is different to the input size ({xs}). This will likely lead "
+                  f"to incorrect results due to broadcasting. Please ensure they have the same size.",
+                  UserWarning, stacklevel=3)
 
 
 def l1_loss(input, target, *, reduction: Reduction = "mean", weight=None):
