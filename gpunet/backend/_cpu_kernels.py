@@ -8,7 +8,9 @@ disk (``NUMBA_CACHE_DIR`` or ``__pycache__``). Importing this module imports Num
 only through :func:`gpunet.backend._numba.kernels`, which falls back to the plain-``xp`` reference without it.
 
 The formulas and their order of operations are those of the reference ops (``backend/base.py``) and of
-:mod:`gpunet.optim._functional`, so results agree to rounding; nothing here asks for fast-math.
+:mod:`gpunet.optim._functional`, so results agree to rounding; nothing here asks for fast-math. (The layer
+families' kernel modules relax only reductions, with ``fastmath={"reassoc"}`` on the functions that sum a row, so
+LLVM can keep partial sums in vector lanes; each says so, and its tests bound the error against float64.)
 """
 from __future__ import annotations
 
@@ -17,7 +19,6 @@ from numba import njit
 
 # activation codes of the fused linear op (the entries of FAST_ACTS in _numpy_fused, in order)
 IDENTITY, RELU, LEAKY_RELU, SIGMOID, TANH = 0, 1, 2, 3, 4
-
 
 
 def _probe():
@@ -246,46 +247,8 @@ def bn_dx(g, x, shift, a, b, cc, dx, r0, r1):
             dr[j] = a[j] * gr[j] + b[j] * (xr[j] - shift[j]) + cc[j]
 
 
-# ---------------------------------------------------------------------------------------------- softmax + CE
-@_jit
-def softmax_xent(logits, target, loss, probs):
-    """loss[i] = log Σ exp(l − max) − (l[t] − max); probs = softmax(l). Returns the first row whose target is
-    outside [0, C), or −1 (the caller raises; that row's loss and probs are not written)."""
-    n, c = logits.shape
-    for i in range(n):
-        t = target[i]
-        if t < 0 or t >= c:
-            return i
-        lr, pr = logits[i], probs[i]
-        m = lr[0]
-        for j in range(1, c):
-            if lr[j] > m:
-                m = lr[j]
-        s = lr.dtype.type(0)
-        for j in range(c):
-            e = np.exp(lr[j] - m)
-            pr[j] = e
-            s += e
-        loss[i] = np.log(s) - (lr[t] - m)
-        for j in range(c):
-            pr[j] = pr[j] / s
-    return -1
-
-
-@_jit
-def softmax_xent_grad(probs, target, grad_rows, stride, d):
-    """d = (probs − onehot(target)) · grad_rows[i · stride] per row i (stride 0: one value for all rows)."""
-    n, c = probs.shape
-    one = probs.dtype.type(1)
-    for i in range(n):
-        w = grad_rows[i * stride]
-        pr, dr = probs[i], d[i]
-        for j in range(c):
-            dr[j] = pr[j] * w
-        t = target[i]
-        dr[t] = (pr[t] - one) * w
-
-
+# ---------------------------------------------------------------------------------------------- labels
+# (the softmax + cross-entropy kernels are in _cpu_xent_kernels)
 @_jit
 def label_summary(t, n_classes, ignore_index, has_ignore):
     """(first entry outside [0, n_classes) that is not ignore_index, or −1; whether ignore_index occurs)."""
