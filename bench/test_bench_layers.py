@@ -33,3 +33,13 @@ def test_every_family_module_has_its_workloads():
     for w in R.family_workloads().values():
         assert {"batch", "describe", "gpunet", "torch"} <= set(w)
     assert names <= set(R.names())
+
+
+def test_pool_workloads_run_once():
+    """``python -m gpunet._bench_pool``: the pooling + BatchNorm2d micro-workloads (not in the default table)."""
+    from gpunet import _bench_pool
+
+    for name, w in _bench_pool.WORKLOADS.items():
+        step, sync = w["gpunet"]("numpy")
+        step()
+        sync()
