@@ -1,9 +1,13 @@
 """The NumPy backend's convolution (im2col / col2im) ops (compiled CPU kernels where they pay): a mixin of
 :class:`~.numpy_backend.NumpyBackend`; ``super()`` is the reference (:class:`~._conv_ops.ConvOps`).
 
-im2col is the input's windows as ONE strided view (``as_strided``) copied once into a reused scratch buffer (the
-padding first copied into a zeroed, padded input); col2im is a compiled scatter-add over channels, split over
-the cores. Without Numba (``GPUNET_NUMBA=0``) col2im is the reference's loop over kernel offsets.
+Ungrouped float convolutions run as im2col + GEMM a chunk of samples at a time on each core, OpenBLAS on one
+thread per core (``conv_fast_forward`` / ``conv_fast_backward`` -> :mod:`._numpy_conv_gemm`; ``conv_chunked``
+False: the generic whole-batch path of :mod:`gpunet.functional.conv`). im2col is the input's windows as ONE
+strided view (``as_strided``) copied once into a reused scratch buffer (the padding first copied into a zeroed,
+padded input); col2im is a compiled scatter-add (over channels, split over the cores, for a whole batch; per
+chunk of samples in the chunked path). Without Numba (``GPUNET_NUMBA=0``) col2im is the reference's loop over
+kernel offsets.
 
 Winograd F(2x2, r x r) for stride-1, undilated, ungrouped square 3x3 / 5x5 convolutions with symmetric padding is
 here too (``conv_fast_forward`` / ``conv_fast_backward``), OFF by default (``winograd_tiles`` empty; ``{3: 2}`` or
@@ -23,6 +27,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import _numba, _parallel
+from . import _numpy_conv_gemm as _gemm
 from ._conv_ops import conv_out_hw
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -66,6 +71,9 @@ class NumpyConv:
     # Columns up to this many bytes are kept from forward for dW; larger ones are rebuilt in backward (one more
     # im2col copy) so the memory held between forward and backward stays near the activations'.
     conv_keep_bytes = 32 << 20
+    # Ungrouped convolutions run chunk by chunk of samples on each core (:mod:`._numpy_conv_gemm`); False: the
+    # whole-batch im2col + one GEMM of :mod:`gpunet.functional.conv`.
+    conv_chunked = True
 
     def conv_scratch(self, shape, dtype, slot: str):
         bufs = self.__dict__.setdefault("_conv_bufs", {})
@@ -116,6 +124,17 @@ class NumpyConv:
                                                  lo, hi), c, _parallel.parts(c, cols.size // max(c, 1)))
         return dx
 
+    def _col2im_into(self, cols, x_shape, geo, out):
+        """``out`` (zeroed, C-contiguous, of ``x_shape``) += col2im(``cols``), on this thread."""
+        K = _conv_kernels()
+        if K is None:
+            out += super().conv_col2im(cols, x_shape, geo)
+            return
+        kh, kw, sh, sw, pt, _, pl, _, dh, dw = geo
+        n, c, h, w = x_shape
+        K.col2im(cols.reshape(-1), out.reshape(-1), n, c, h, w, cols.shape[4], cols.shape[5], kh, kw, sh, sw, pt, pl,
+                 dh, dw, 0, c)
+
     # ---------------------------------------------------------------------------------------- Winograd
     winograd_dtypes = (np.dtype(np.float32),)
     winograd_tiles: dict = {}  # kernel size r -> output tile m of F(m x m, r x r); {3: 2, 5: 2} turns it on
@@ -132,10 +151,17 @@ class NumpyConv:
         return m, kh, pt
 
     def conv_fast_forward(self, x, W, b, geo, groups: int, need_W: bool):
-        plan = self._winograd_plan(x.shape, W.shape, geo, groups, x.dtype)
-        if plan is None or type(x) is not np.ndarray or type(W) is not np.ndarray or W.dtype != x.dtype \
+        if type(x) is not np.ndarray or type(W) is not np.ndarray or W.dtype != x.dtype or x.dtype not in _FLOATS \
                 or (b is not None and (type(b) is not np.ndarray or b.dtype != x.dtype)):
             return super().conv_fast_forward(x, W, b, geo, groups, need_W)
+        plan = self._winograd_plan(x.shape, W.shape, geo, groups, x.dtype)
+        if plan is None:
+            if groups != 1 or not self.conv_chunked:
+                return super().conv_fast_forward(x, W, b, geo, groups, need_W)
+            x, W = np.ascontiguousarray(x), np.ascontiguousarray(W)
+            keep = need_W and self.conv_keep_cols(x.shape, W.shape, geo, x.itemsize)
+            y, plan, kept = _gemm.conv_forward(self, x, W, b, geo, keep)
+            return y, ("gemm", x if need_W and not keep else None, x.shape, W, geo, plan, kept)
         m, r, p = plan
         a2 = (m + r - 1) ** 2
         keep = need_W and a2 * x.shape[1] * x.shape[0] * _tiles(x.shape[2:], r, p, m) * x.itemsize \
@@ -144,6 +170,11 @@ class NumpyConv:
         return y, (plan, x if need_W and V is None else None, V, W)
 
     def conv_fast_backward(self, saved, g, needs):
+        if saved[0] == "gemm":
+            _, x, x_shape, W, geo, plan, kept = saved
+            g = np.ascontiguousarray(g, dtype=W.dtype)
+            return _gemm.conv_backward(self, x, x_shape, W, g, geo, needs, self.conv_dx_as_conv(W.shape, 1),
+                                       self._col2im_into, plan, kept)
         (m, r, p), x, V, W = saved
         need_x, need_W, need_b = needs
         K = _conv_kernels()
