@@ -286,6 +286,11 @@ def _adopt(g, g_out, handed) -> bool:
     memory for two inputs)."""
     if g is g_out:
         return False
+    if g.base is None:  # a fresh array: the common case, kept cheap
+        if id(g) in handed or (g_out.base is not None and g is _root(g_out)):
+            return False
+        handed.add(id(g))
+        return True
     r = _root(g)
     if r is not g and (type(r) is not type(g) or r.nbytes != g.nbytes
                        or not (g.flags.c_contiguous or g.flags.f_contiguous)
