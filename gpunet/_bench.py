@@ -10,6 +10,7 @@ The workloads here are the single definition used by ``bench/`` (pytest-benchmar
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -330,7 +331,11 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=_positive_int, default=5, help="timed rounds per measurement (>= 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--plot", metavar="PNG", help="bar chart of samples/s")
+    p.add_argument("--scaling", type=_positive_int, metavar="N", help="instead: data-parallel scaling of the "
+                   "medium MLP from 1 to N processes on the CPU (mpiexec; needs gpunet[dist])")
     a = p.parse_args(argv)
+    if a.scaling:
+        return _scaling(a.scaling, a.json)
     import gpunet as gn
 
     models = [m.strip() for m in a.models.split(",") if m.strip()]
@@ -368,6 +373,19 @@ def main(argv=None) -> int:
     if a.plot:
         plot(rows, a.plot)
     return 0
+
+
+def _scaling(n: int, as_json: bool) -> int:
+    """Run ``gpunet.distributed._bench`` on ``n`` ranks under mpiexec and pass its report through."""
+    from .distributed._info import _launcher
+
+    exe = _launcher()
+    if exe is None or importlib.util.find_spec("mpi4py") is None:
+        print("gpunet bench --scaling: needs mpi4py and an mpiexec launcher: pip install 'gpunet[dist]'",
+              file=sys.stderr)
+        return 2
+    cmd = [exe, "-n", str(n), sys.executable, "-m", "mpi4py", "-m", "gpunet.distributed._bench"]
+    return subprocess.run(cmd + (["--json"] if as_json else [])).returncode
 
 
 if __name__ == "__main__":
