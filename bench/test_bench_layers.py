@@ -43,3 +43,20 @@ def test_pool_workloads_run_once():
         step, sync = w["gpunet"]("numpy")
         step()
         sync()
+
+
+def test_family_main_times_gpunet_next_to_torch(capsys):
+    calls = {"gpunet": 0, "torch": 0}
+
+    def maker(impl):
+        def make(_device):
+            def step():
+                calls[impl] += 1
+            return step, (lambda: None)
+        return make
+
+    fake = {"w": {"batch": 1, "describe": "a fake workload", "gpunet": maker("gpunet"), "torch": maker("torch")}}
+    R.family_main(fake, ["--rounds", "1", "--min-time", "0.001"])
+    out = capsys.readouterr().out
+    assert out.startswith("w ") and "gpunet/torch" in out and "a fake workload" in out
+    assert calls["gpunet"] > 0 and calls["torch"] > 0

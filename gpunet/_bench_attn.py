@@ -71,13 +71,10 @@ WORKLOADS = {
 }
 
 
-def main(rounds: int = 5, min_time: float = 0.5) -> None:
-    from ._bench import time_interleaved
+def main(argv=None) -> None:
+    from ._bench_registry import family_main
 
-    w = WORKLOADS["transformer"]
-    g, t = time_interleaved([w["gpunet"]("numpy"), w["torch"]("cpu")], min_time=min_time, rounds=rounds)
-    print(f"{w['describe']}\n  gpunet {g * 1e3:8.2f} ms/step\n  torch  {t * 1e3:8.2f} ms/step\n"
-          f"  gpunet speed / torch: {t / g:.2f}x")
+    family_main(WORKLOADS, argv)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,6 @@ one process and prints the best round of each and their ratio.
 """
 from __future__ import annotations
 
-import sys
-import time
 
 import numpy as np
 
@@ -88,39 +86,10 @@ WORKLOADS = {
 }
 
 
-def _best(step, sync, reps: int) -> float:
-    best = float("inf")
-    for _ in range(reps):
-        sync()
-        t0 = time.perf_counter()
-        step()
-        sync()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def main(argv=None) -> None:
-    args = list(sys.argv[1:] if argv is None else argv)
-    rounds = 5
-    if "--rounds" in args:
-        i = args.index("--rounds")
-        rounds = int(args[i + 1])
-        del args[i:i + 2]
-    names = args or list(WORKLOADS)
-    import torch
+    from ._bench_registry import family_main
 
-    torch.set_num_threads(max(1, len(__import__("os").sched_getaffinity(0))))
-    for name in names:
-        w = WORKLOADS[name]
-        g_step, g_sync = w["gpunet"]("numpy")
-        t_step, t_sync = w["torch"]("cpu")
-        for _ in range(3):
-            g_step(), t_step()
-        g = t = float("inf")
-        for _ in range(rounds):  # interleaved, so both see the same machine load
-            g = min(g, _best(g_step, g_sync, 10))
-            t = min(t, _best(t_step, t_sync, 10))
-        print(f"{name:10s} gpunet {g * 1e3:8.2f} ms   torch {t * 1e3:8.2f} ms   speed-up {t / g:5.2f}x")
+    family_main(WORKLOADS, argv)
 
 
 if __name__ == "__main__":

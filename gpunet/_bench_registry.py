@@ -67,3 +67,25 @@ def make(name: str, impl: str, device: str):
     if impl not in w:
         return None
     return w[impl](backend if impl == "gpunet" else tdev)
+
+
+def family_main(workloads: dict, argv=None) -> None:
+    """``python -m gpunet._bench_<family> [NAME ...] [--rounds N]``: each named workload (all by default), gpunet
+    next to PyTorch on the CPU, timed by :func:`gpunet._bench.time_interleaved` (the family modules' one runner)."""
+    import argparse
+
+    from ._bench import time_interleaved
+
+    p = argparse.ArgumentParser(description=family_main.__doc__.split(":")[0])
+    p.add_argument("names", nargs="*", help=", ".join(workloads))
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--min-time", type=float, default=0.3)
+    a = p.parse_args(argv)
+    bad = [n for n in a.names if n not in workloads]
+    if bad:
+        p.error(f"unknown workload(s) {bad}; choose from {list(workloads)}")
+    for name in a.names or list(workloads):
+        w = workloads[name]
+        g, t = time_interleaved([w["gpunet"]("numpy"), w["torch"]("cpu")], min_time=a.min_time, rounds=a.rounds)
+        print(f"{name:11s} gpunet {g * 1e3:9.2f} ms  torch {t * 1e3:9.2f} ms  gpunet/torch {t / g:5.2f}x  "
+              f"({w['describe']})", flush=True)

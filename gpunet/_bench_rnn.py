@@ -7,8 +7,6 @@ process, and prints the best round of each and their ratio.
 """
 from __future__ import annotations
 
-import sys
-import time
 
 import numpy as np
 
@@ -99,33 +97,10 @@ WORKLOADS = {
 }
 
 
-def _time(step, sync, n):
-    t0 = time.perf_counter()
-    for _ in range(n):
-        step()
-    sync()
-    return (time.perf_counter() - t0) / n
-
-
 def main(argv=None) -> None:
-    args = list(sys.argv[1:] if argv is None else argv)
-    rounds = 7
-    if "--rounds" in args:
-        i = args.index("--rounds")
-        rounds = int(args[i + 1])
-        del args[i:i + 2]
-    for name in args or list(WORKLOADS):
-        w = WORKLOADS[name]
-        g, t = w["gpunet"](), w["torch"]()
-        for f in (g, t):
-            for _ in range(2):
-                f[0]()
-        best_g = best_t = float("inf")
-        for _ in range(rounds):
-            best_g = min(best_g, _time(*g, 1))
-            best_t = min(best_t, _time(*t, 1))
-        print(f"{name}: gpunet {best_g * 1e3:.1f} ms, torch {best_t * 1e3:.1f} ms, "
-              f"speed-up {best_t / best_g:.2f}x  ({w['describe']})")
+    from ._bench_registry import family_main
+
+    family_main(WORKLOADS, argv)
 
 
 if __name__ == "__main__":
