@@ -21,22 +21,10 @@ class LayerNorm(Module):
         super().__init__()
         self.normalized_shape = normalized_shape_tuple(normalized_shape, "LayerNorm")
         self.eps, self.elementwise_affine = eps, bool(elementwise_affine)
-        if self.elementwise_affine:
-            self.weight = Parameter(empty(self.normalized_shape, device, dtype))
-            if bias:
-                self.bias = Parameter(empty(self.normalized_shape, device, dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _affine_parameters(self, self.normalized_shape, self.elementwise_affine, bias, device, dtype)
 
     def reset_parameters(self) -> None:
-        if self.elementwise_affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, x):
         return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -56,15 +44,10 @@ class RMSNorm(Module):
         super().__init__()
         self.normalized_shape = normalized_shape_tuple(normalized_shape, "RMSNorm")
         self.eps, self.elementwise_affine = eps, bool(elementwise_affine)
-        if self.elementwise_affine:
-            self.weight = Parameter(empty(self.normalized_shape, device, dtype))
-        else:
-            self.register_parameter("weight", None)
-        self.reset_parameters()
+        _affine_parameters(self, self.normalized_shape, self.elementwise_affine, None, device, dtype)
 
     def reset_parameters(self) -> None:
-        if self.elementwise_affine:
-            init.ones_(self.weight)
+        _reset_affine(self)
 
     def forward(self, x):
         return rms_norm(x, self.normalized_shape, self.weight, self.eps)
@@ -88,22 +71,10 @@ class GroupNorm(Module):
                              f"; pick a number of groups that divides the channels (e.g. "
                              f"{_divisor_near(num_channels, num_groups)})")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, bool(affine)
-        if self.affine:
-            self.weight = Parameter(empty((num_channels,), device, dtype))
-            if bias:
-                self.bias = Parameter(empty((num_channels,), device, dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _affine_parameters(self, (num_channels,), self.affine, bias, device, dtype)
 
     def reset_parameters(self) -> None:
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, x):
         return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
@@ -111,6 +82,23 @@ class GroupNorm(Module):
     def extra_repr(self) -> str:
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
                 f"bias={self.bias is not None}")
+
+
+def _affine_parameters(module, shape, affine: bool, bias, device, dtype) -> None:
+    """Register ``module``'s ``weight`` (and, unless ``bias`` is None, its ``bias``) of ``shape``: Parameters when
+    ``affine`` (and ``bias``) is true, else None as torch registers them; then initialise them."""
+    module.register_parameter("weight", Parameter(empty(shape, device, dtype)) if affine else None)
+    if bias is not None:
+        module.register_parameter("bias", Parameter(empty(shape, device, dtype)) if affine and bias else None)
+    module.reset_parameters()
+
+
+def _reset_affine(module) -> None:
+    """``weight`` ones and ``bias`` zeros (where they are Parameters), as torch's normalisation layers."""
+    if module.weight is not None:
+        init.ones_(module.weight)
+    if getattr(module, "bias", None) is not None:
+        init.zeros_(module.bias)
 
 
 def _divisor_near(n: int, g: int) -> int:
