@@ -2,7 +2,7 @@
 
 The batch is split into one span of samples per core (:mod:`._parallel`), and each span into chunks whose columns
 fit in about ``chunk_bytes``; per chunk: im2col into a small per-thread buffer, then one GEMM on ONE OpenBLAS
-thread that writes the chunk of the output in its (N, O, OH·OW) layout (a single sample: straight into the output;
+thread (:func:`._blas_threads.single_threaded`) that writes the chunk of the output in its (N, O, OH·OW) layout (a single sample: straight into the output;
 several: through a cache-warm buffer, adding the bias on the way). Backward takes each chunk's columns from
 forward when it kept them (``conv_keep_cols``: small ones) or recomputes them, for ``dWᵀ += cols · dYᵀ`` (this
 orientation, the long pixel axis inner in both operands, ran at the GEMM's full speed where ``dY · colsᵀ`` did
@@ -16,23 +16,15 @@ hold a few MB of columns instead of C·kh·kw·N·OH·OW (75 MB for the residual
 """
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import _parallel
+from ._blas_threads import single_threaded
 from ._conv_ops import conv_out_hw
-from ._numpy_rnn import _one_blas_thread, _set_local
 
 # Columns per chunk. LeNet step, one core, best of 5: 42.2 ms at 4 MB, 43.7 at 1 MB, 41.5 at 16 MB (noise level).
 chunk_bytes = 4 << 20
-
-
-def _one_thread():
-    """This thread's OpenBLAS calls on one thread (a no-op where OpenBLAS has no per-thread setting)."""
-    fn = _set_local()
-    return contextlib.nullcontext() if fn is None else _one_blas_thread(fn)
 
 
 def im2col_into(be, x, geo, slot: str, fresh: bool = False):
@@ -101,9 +93,9 @@ def conv_forward(be, x, W, b, geo, keep: bool = False):
     kept = {} if keep else None
 
     def span(k, lo, hi):
-        with _one_thread():
-            _forward_span(be, x, W2, b, geo, out, lo, hi, per, f"f{k}", kept)
-    _parallel.run(span, n, parts)
+        _forward_span(be, x, W2, b, geo, out, lo, hi, per, f"f{k}", kept)
+    with single_threaded():
+        _parallel.run(span, n, parts)
     return out.reshape(n, o, oh, ow), (parts, per), kept
 
 
@@ -135,31 +127,31 @@ def conv_backward(be, x, x_shape, W, g, geo, needs, dx_as_conv: bool, col2im, pl
 
     def span(k, lo, hi):
         slot = f"b{k}"
-        with _one_thread():
-            if full is not None:
-                _forward_span(be, g, full[0], None, full[1], dx3, lo, hi, per, slot + "x")
-            for n0 in range(lo, hi, per) if need_W or full is None else ():
-                n1 = min(n0 + per, hi)
-                if n1 - n0 == 1:
-                    gt = g3[n0]
+        if full is not None:
+            _forward_span(be, g, full[0], None, full[1], dx3, lo, hi, per, slot + "x")
+        for n0 in range(lo, hi, per) if need_W or full is None else ():
+            n1 = min(n0 + per, hi)
+            if n1 - n0 == 1:
+                gt = g3[n0]
+            else:
+                gt = be.conv_scratch((o, n1 - n0, L), g.dtype, slot + "g")
+                gt[...] = g3[n0:n1].transpose(1, 0, 2)
+                gt = gt.reshape(o, -1)
+            if need_W:
+                cols = kept[n0] if kept is not None else im2col_into(be, x[n0:n1], geo, slot)
+                if dWt[k] is None:
+                    dWt[k] = cols @ gt.T
                 else:
-                    gt = be.conv_scratch((o, n1 - n0, L), g.dtype, slot + "g")
-                    gt[...] = g3[n0:n1].transpose(1, 0, 2)
-                    gt = gt.reshape(o, -1)
-                if need_W:
-                    cols = kept[n0] if kept is not None else im2col_into(be, x[n0:n1], geo, slot)
-                    if dWt[k] is None:
-                        dWt[k] = cols @ gt.T
-                    else:
-                        part = be.conv_scratch((ckk, o), g.dtype, slot + "w")
-                        np.matmul(cols, gt.T, out=part)
-                        dWt[k] += part
-                if need_x and full is None:
-                    dcols = be.conv_scratch((ckk, gt.shape[1]), g.dtype, slot + "d")
-                    np.matmul(W2.T, gt, out=dcols)
-                    col2im(dcols.reshape(c, kh, kw, n1 - n0, oh, ow), (n1 - n0,) + tuple(x_shape[1:]), geo,
-                           dx[n0:n1])
-    _parallel.run(span, n, parts)
+                    part = be.conv_scratch((ckk, o), g.dtype, slot + "w")
+                    np.matmul(cols, gt.T, out=part)
+                    dWt[k] += part
+            if need_x and full is None:
+                dcols = be.conv_scratch((ckk, gt.shape[1]), g.dtype, slot + "d")
+                np.matmul(W2.T, gt, out=dcols)
+                col2im(dcols.reshape(c, kh, kw, n1 - n0, oh, ow), (n1 - n0,) + tuple(x_shape[1:]), geo,
+                       dx[n0:n1])
+    with single_threaded():
+        _parallel.run(span, n, parts)
     dW = None
     if need_W:
         acc = dWt[0]

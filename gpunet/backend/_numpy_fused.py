@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _numba, _parallel
+from . import _numpy_gemm as _gemm
 
 # activations done here (by code, see _cpu_kernels); the rest (GELU, SiLU) use the reference
 FAST_ACTS = {None: 0, "identity": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4}
@@ -63,7 +64,7 @@ def linear_act_forward(x, W, b, act, alpha):
     c = W.shape[0]
     small = n * d * c <= SMALL_LINEAR_MAX
     if not small and code == 0 and b is None:
-        z = np.matmul(x, W.T)
+        z = _gemm.matmul(x, W.T)
         return z, Saved(z)
     bias = b if b is not None else np.zeros(c, x.dtype)
     a = x.dtype.type(alpha)
@@ -71,7 +72,7 @@ def linear_act_forward(x, W, b, act, alpha):
         y = np.empty((n, c), x.dtype)
         K.linear_small(x, W, bias, code, a, y)
         return y, Saved(y)
-    z = np.matmul(x, W.T)
+    z = _gemm.matmul(x, W.T)
     _parallel.run(lambda k, r0, r1: K.bias_act(z, bias, code, a, r0, r1), n, _parallel.parts(n, c))
     return z, Saved(z)
 
@@ -106,8 +107,8 @@ def linear_act_backward(x, W, saved, grad_y, act, alpha, need_x, need_W, need_b,
             _parallel.run(lambda k, r0, r1: K.act_grad_bias(g, y, dz, parts[k], code, a, r0, r1), n, t)
         if need_b:
             db = _total(parts)
-    dx = np.matmul(dz, W) if need_x else None
-    dW = np.matmul(dz.T, x) if need_W else None
+    dx = _gemm.matmul(dz, W) if need_x else None
+    dW = _gemm.matmul(dz.T, x) if need_W else None
     return dx, dW, db
 
 

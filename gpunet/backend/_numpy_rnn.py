@@ -7,12 +7,10 @@ or ``GPUNET_NUMBA=0``, goes to the reference.
 """
 from __future__ import annotations
 
-import contextlib
-import ctypes
-
 import numpy as np
 
 from . import _numba
+from ._blas_threads import single_threaded
 
 _F32 = np.dtype(np.float32)
 _FLOATS = (_F32, np.dtype(np.float64))
@@ -41,49 +39,18 @@ def _ok(*arrays) -> bool:
     return True
 
 
-_SET_LOCAL = 0  # OpenBLAS's openblas_set_num_threads_local, None where there is none; 0: not looked up yet
 # Multiply-adds of one step's GEMM below which the step GEMMs run on one BLAS thread. Measured on 2 shared vCPUs:
 # the 35 (32, 1024) @ (1024, 256) GEMMs of one LSTM layer's backward took 33 ms on one thread and 105-170 ms on
 # two (OpenBLAS's second thread waits for a busy core at every call; a small GEMM has too little work to win it back).
 STEP_GEMM_THREADED_MIN = 1 << 25
 
 
-def _set_local():
-    """``openblas_set_num_threads_local`` of the OpenBLAS NumPy uses (it sets the BLAS threads of the calling
-    thread only, OpenBLAS >= 0.3.27), or None."""
-    global _SET_LOCAL
-    if _SET_LOCAL == 0:
-        _SET_LOCAL = None
-        try:
-            with open("/proc/self/maps") as f:
-                libs = {line.split()[-1] for line in f if "openblas" in line.lower() and ".so" in line}
-            for path in sorted(libs):
-                fn = getattr(ctypes.CDLL(path), "openblas_set_num_threads_local", None)
-                if fn is not None:
-                    fn.restype, fn.argtypes = ctypes.c_int, [ctypes.c_int]
-                    _SET_LOCAL = fn
-                    break
-        except (OSError, AttributeError):
-            pass
-    return _SET_LOCAL
-
-
-@contextlib.contextmanager
-def _one_blas_thread(fn):
-    prev = fn(1)
-    try:
-        yield
-    finally:
-        fn(prev if prev > 0 else 0)
-
-
 class NumpyRnn:
     """recurrent gates (RNN / LSTM / GRU) on the CPU."""
 
     def rnn_step_context(self, step_macs: int):
-        """Small step GEMMs run on one BLAS thread (of this thread only), see ``STEP_GEMM_THREADED_MIN``."""
-        fn = _set_local() if step_macs < STEP_GEMM_THREADED_MIN else None
-        return _one_blas_thread(fn) if fn is not None else contextlib.nullcontext()
+        """Small step GEMMs run on one BLAS thread, see ``STEP_GEMM_THREADED_MIN``."""
+        return single_threaded(step_macs < STEP_GEMM_THREADED_MIN)
 
     def rnn_step_forward(self, gx, gh, h, relu):
         K = _kernels()

@@ -98,11 +98,19 @@ class Backend(ConvOps, PoolOps, NormOps, RnnOps, AttnOps, LossOps):
     # and the derivative written from what forward kept (``saved``).
     FUSED_ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh", "silu")
 
+    def matmul(self, a, b, out=None):
+        """``a @ b`` (NumPy's ``matmul`` rules), into ``out`` when given: every matrix product of the ops goes
+        through here, so a backend can run it its own way (the NumPy backend's threads)."""
+        if out is None:
+            return self.xp.matmul(a, b)
+        self.xp.matmul(a, b, out=out)
+        return out
+
     def linear_act_forward(self, x, W, b, act: str, alpha: float = 0.01):
         """``y = act(x @ W.T + b)``. Returns ``(y, saved)`` where ``saved`` is what backward needs."""
         from ..functional import _act_math as am
 
-        z = x @ W.T
+        z = self.matmul(x, W.T)
         if b is not None:
             z = z + b
         y, saved = am.forward(self.xp, act, z, alpha)
@@ -117,8 +125,8 @@ class Backend(ConvOps, PoolOps, NormOps, RnnOps, AttnOps, LossOps):
         from ..functional import _act_math as am
 
         dz = am.backward(self.xp, act, saved, grad_y, alpha)
-        dx = dz @ W if need_x else None
-        dW = dz.T @ x if need_W else None
+        dx = self.matmul(dz, W) if need_x else None
+        dW = self.matmul(dz.T, x) if need_W else None
         db = dz.sum(axis=0) if need_b else None
         return dx, dW, db
 

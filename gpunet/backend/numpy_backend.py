@@ -7,6 +7,7 @@ from . import _numpy_fused as fused
 from . import _malloc, _numba
 from ._numpy_attn import NumpyAttn
 from ._numpy_conv import NumpyConv
+from ._numpy_gemm import NumpyGemm
 from ._numpy_loss import NumpyLoss
 from ._numpy_norm import NumpyNorm
 from ._numpy_pool import NumpyPool
@@ -14,7 +15,7 @@ from ._numpy_rnn import NumpyRnn
 from .base import Backend
 
 
-class NumpyBackend(NumpyConv, NumpyPool, NumpyNorm, NumpyRnn, NumpyAttn, NumpyLoss, Backend):
+class NumpyBackend(NumpyGemm, NumpyConv, NumpyPool, NumpyNorm, NumpyRnn, NumpyAttn, NumpyLoss, Backend):
     name = "numpy"
     device = "cpu"
     flat_optimizer_max = 1 << 16

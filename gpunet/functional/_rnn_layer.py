@@ -42,7 +42,7 @@ class RecurrentLayer(Function):
         lstm, gru = mode == "lstm", mode == "gru"
         save = True in self.needs_input_grad
         x2 = x.reshape(L * N, I)
-        gx = xp.matmul(x2, W_ih.T)
+        gx = be.matmul(x2, W_ih.T)
         if b_ih is not None:
             gx += b_ih if gru else b_ih + b_hh
         gx = gx.reshape(L, N, G)
@@ -63,7 +63,7 @@ class RecurrentLayer(Function):
         with be.rnn_step_context(N * G * H):
             for t in (range(L - 1, -1, -1) if reverse else range(L)):
                 p, o = (t + 1, t) if reverse else (t, t + 1)
-                xp.matmul(S[p], WhhT, out=gh)
+                be.matmul(S[p], WhhT, gh)
                 k = t if save else 0
                 if lstm:
                     be.lstm_step_forward(gx[t], gh, C[p], gates[k], C[o], TC[k], S[o])
@@ -114,7 +114,7 @@ class RecurrentLayer(Function):
                 else:
                     be.rnn_step_backward(g[o], rec, S[o], dG[t], relu)
                 if t != last or need_h0:
-                    xp.matmul(dGh[t], W_hh, out=rec)
+                    be.matmul(dGh[t], W_hh, rec)
         dx = dh0 = dc0 = dW_ih = dW_hh = db_ih = db_hh = None
         dG2 = dG.reshape(L * N, G)
         if need_h0:
@@ -124,12 +124,12 @@ class RecurrentLayer(Function):
         if need_c0:
             dc0 = dc
         if need_x:
-            dx = xp.matmul(dG2, self.W_ih).reshape(L, N, -1)
+            dx = be.matmul(dG2, self.W_ih).reshape(L, N, -1)
         if need_wih:
-            dW_ih = xp.matmul(dG2.T, self.x2)
+            dW_ih = be.matmul(dG2.T, self.x2)
         if need_whh:
             hprev = S[1:L + 1] if reverse else S[:L]
-            dW_hh = xp.matmul(dGh.reshape(L * N, G).T, hprev.reshape(L * N, H))
+            dW_hh = be.matmul(dGh.reshape(L * N, G).T, hprev.reshape(L * N, H))
         if need_bih:
             db_ih = dG2.sum(axis=0)
         if need_bhh:

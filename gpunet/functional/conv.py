@@ -26,13 +26,14 @@ from ._dtypes import require_same_dtype
 __all__ = ["ConvNd", "conv1d", "conv2d", "conv_gemm_forward", "gemm"]
 
 
-def gemm(xp, a, b, out=None):
-    """``a @ b`` over a leading group axis: (G, M, K) @ (G, K, N) -> (G, M, N), into ``out`` when given. One
-    group runs as a plain 2-D product: NumPy's stacked matmul leaves BLAS for some transposed 1-stacks."""
+def gemm(be, a, b, out=None):
+    """``a @ b`` over a leading group axis: (G, M, K) @ (G, K, N) -> (G, M, N), into ``out`` when given (through
+    ``be.matmul``). One group runs as a plain 2-D product: NumPy's stacked matmul leaves BLAS for some transposed
+    1-stacks."""
     if a.shape[0] == 1:
-        r = xp.matmul(a[0], b[0], out=None if out is None else out[0])
+        r = be.matmul(a[0], b[0], None if out is None else out[0])
         return r[None] if out is None else out
-    return xp.matmul(a, b, out=out)
+    return be.matmul(a, b, out)
 
 
 def conv_gemm_forward(be, xp, x4, W4, b, geo, groups: int, keep: bool = False):
@@ -46,7 +47,7 @@ def conv_gemm_forward(be, xp, x4, W4, b, geo, groups: int, keep: bool = False):
     direct = n == 1 and b is None  # the GEMM's (O, 1·OH·OW) result is the output itself
     y = xp.empty((groups, o // groups, L), dtype=cols.dtype) if direct else \
         be.conv_scratch((groups, o // groups, L), cols.dtype, "gemm")
-    gemm(xp, W4.reshape(groups, o // groups, -1), cols.reshape(groups, -1, L), out=y)
+    gemm(be, W4.reshape(groups, o // groups, -1), cols.reshape(groups, -1, L), out=y)
     if direct:
         out = y.reshape(1, o, oh, ow)
     else:
@@ -75,7 +76,7 @@ def conv_gemm_backward(be, xp, g4, x4, x_shape, W4, cols, geo, groups: int, need
             cols = be.conv_im2col(x4, geo, scratch=True)
         # dWᵀ = cols · dYᵀ: OpenBLAS ran the (O, L) · (L, C·kh·kw) product with its long inner dimension on the
         # transposed side 4-6x slower (432 against 72 ms for the residual block's 64x576 over L = 32768)
-        dWt = gemm(xp, cols.reshape(groups, -1, L), gt.transpose(0, 2, 1))
+        dWt = gemm(be, cols.reshape(groups, -1, L), gt.transpose(0, 2, 1))
         dW = xp.ascontiguousarray(dWt.transpose(0, 2, 1)).reshape(W4.shape)
     if need_x:
         kh, kw, sh, sw, pt, pb, pl, pr, dh, dw = geo
@@ -91,7 +92,7 @@ def conv_gemm_backward(be, xp, g4, x4, x_shape, W4, cols, geo, groups: int, need
         else:
             Wg = W4.reshape(groups, o // groups, -1).transpose(0, 2, 1)
             dcols = be.conv_scratch((groups, Wg.shape[1], L), g4.dtype, "dcols")
-            gemm(xp, Wg, gt, out=dcols)
+            gemm(be, Wg, gt, out=dcols)
             dx = be.conv_col2im(dcols.reshape((x_shape[1], kh, kw, n, oh, ow)), x_shape, geo)
     return dx, dW, db
 

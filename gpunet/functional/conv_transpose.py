@@ -52,7 +52,7 @@ class ConvTranspose2dFn(Function):
         assert conv_out_hw(oh, ow, geo) == (h, w)
         L = n * h * w
         xt = xp.ascontiguousarray(x4.transpose(1, 0, 2, 3)).reshape(groups, cin // groups, L)
-        cols = gemm(xp, W.reshape(groups, cin // groups, -1).transpose(0, 2, 1), xt)
+        cols = gemm(self.backend, W.reshape(groups, cin // groups, -1).transpose(0, 2, 1), xt)
         y = self.backend.conv_col2im(cols.reshape(cout, kh, kw, n, h, w), (n, cout, oh, ow), geo)
         if b is not None:
             y += b.reshape(1, cout, 1, 1)
@@ -71,9 +71,9 @@ class ConvTranspose2dFn(Function):
         if need_x or need_W:
             cols = self.backend.conv_im2col(g4, self.geo, scratch=True).reshape(G, -1, n * h * w)
             if need_W:
-                dW = gemm(xp, self.xt, cols.transpose(0, 2, 1)).reshape(self.W.shape)
+                dW = gemm(self.backend, self.xt, cols.transpose(0, 2, 1)).reshape(self.W.shape)
             if need_x:
-                dxt = gemm(xp, self.W.reshape(G, cin // G, -1), cols).reshape(cin, n, h, w)
+                dxt = gemm(self.backend, self.W.reshape(G, cin // G, -1), cols).reshape(cin, n, h, w)
                 dx = xp.ascontiguousarray(dxt.transpose(1, 0, 2, 3))
                 if self.unbatched:
                     dx = dx[0]

@@ -29,7 +29,7 @@ class MatMul(Function):
                              f"{ka} (last dim of argument 0) != {kb} "
                              f"({'second-to-last' if b.ndim > 1 else 'only'} dim of argument 1)")
         self.a, self.b = a, b
-        return a @ b
+        return self.backend.matmul(a, b)
 
     def backward(self, xp, g):
         a, b = self.a, self.b
@@ -44,11 +44,11 @@ class MatMul(Function):
             g = xp.expand_dims(g, -1)
         ga = gb = None
         if na:
-            ga = g @ xp.swapaxes(b2, -1, -2)
+            ga = self.backend.matmul(g, xp.swapaxes(b2, -1, -2))
             if a.ndim == 1:
                 ga = ga.reshape(ga.shape[:-2] + (ga.shape[-1],)) if ga.ndim > 2 else ga.reshape(-1)
         if nb:
-            gb = xp.swapaxes(a2, -1, -2) @ g
+            gb = self.backend.matmul(xp.swapaxes(a2, -1, -2), g)
             if b.ndim == 1:
                 gb = gb.reshape(gb.shape[:-1]) if gb.ndim > 2 else gb.reshape(-1)
         return ga, gb
