@@ -142,3 +142,27 @@ def test_matmul_other_dtypes_and_errors(split_everything, rng):
     np.testing.assert_array_equal(split_everything.matmul(ai, bi), ai @ bi)
     with pytest.raises(ValueError):
         split_everything.matmul(np.ones((3, 4), np.float32), np.ones((5, 2), np.float32))
+
+
+def test_parallel_run_inside_a_span_runs_inline(monkeypatch):
+    """_parallel.run called from inside a span (a split product inside a split recurrent loop) runs its spans on
+    that thread instead of waiting for pool threads that are all busy with the outer spans (a deadlock)."""
+    monkeypatch.setattr(_parallel, "NUM_THREADS", 2)
+    seen = []  # (outer span, thread, inner span, lo, hi)
+
+    def outer(k, lo, hi):
+        _parallel.run(lambda j, a, b: seen.append((k, threading.get_ident(), j, a, b)), 10, 2)
+
+    done = threading.Event()
+
+    def go():
+        _parallel.run(outer, 2, 2)
+        done.set()
+
+    t = threading.Thread(target=go, daemon=True)
+    t.start()
+    assert done.wait(20), "nested _parallel.run deadlocked"
+    assert sorted((o, j, a, b) for o, _, j, a, b in seen) == [(0, 0, 0, 5), (0, 1, 5, 10), (1, 0, 0, 5),
+                                                             (1, 1, 5, 10)]
+    for o in (0, 1):  # each outer span ran both of its inner spans itself
+        assert len({t for oo, t, *_ in seen if oo == o}) == 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _numba
+from . import _numba, _parallel
 from ._blas_threads import single_threaded
 
 _F32 = np.dtype(np.float32)
@@ -39,18 +39,22 @@ def _ok(*arrays) -> bool:
     return True
 
 
-# Multiply-adds of one step's GEMM below which the step GEMMs run on one BLAS thread. Measured on 2 shared vCPUs:
-# the 35 (32, 1024) @ (1024, 256) GEMMs of one LSTM layer's backward took 33 ms on one thread and 105-170 ms on
-# two (OpenBLAS's second thread waits for a busy core at every call; a small GEMM has too little work to win it back).
-STEP_GEMM_THREADED_MIN = 1 << 25
+# Rows of the batch per thread at least, and multiply-adds of one step's GEMM (all rows) at least, for the step
+# loop to be split over the threads (one hand-off per layer, none per step).
+RNN_SPLIT_MIN_ROWS = 4
+RNN_SPLIT_MIN_MACS = 1 << 16
 
 
 class NumpyRnn:
     """recurrent gates (RNN / LSTM / GRU) on the CPU."""
 
-    def rnn_step_context(self, step_macs: int):
-        """Small step GEMMs run on one BLAS thread, see ``STEP_GEMM_THREADED_MIN``."""
-        return single_threaded(step_macs < STEP_GEMM_THREADED_MIN)
+    def rnn_run_rows(self, steps, n, step_macs):
+        """The rows split over the threads (each running the whole loop on one BLAS thread)."""
+        parts = 1
+        if step_macs >= RNN_SPLIT_MIN_MACS:
+            parts = max(1, min(_parallel.NUM_THREADS, n // RNN_SPLIT_MIN_ROWS))
+        with single_threaded():
+            _parallel.run(lambda k, r0, r1: steps(r0, r1), n, parts)
 
     def rnn_step_forward(self, gx, gh, h, relu):
         K = _kernels()

@@ -7,6 +7,7 @@ handing work to a pool thread costs tens of microseconds.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 
@@ -32,6 +33,7 @@ NUM_THREADS = _threads()
 # batch norm 3.40 against 3.33 ms, no gain.)
 PARALLEL_MIN = 1 << 20
 _pool: ThreadPoolExecutor | None = None
+_local = threading.local()
 
 
 def _get_pool() -> ThreadPoolExecutor:
@@ -49,15 +51,30 @@ def parts(n: int, per_item: int = 1) -> int:
     return max(1, min(NUM_THREADS, n))
 
 
+def _span(fn, k, lo, hi):
+    """One span on this thread, marked busy so that a :func:`run` inside it runs its spans right here."""
+    _local.busy = True
+    try:
+        fn(k, lo, hi)
+    finally:
+        _local.busy = False
+
+
 def run(fn, n: int, nparts: int) -> None:
     """Call ``fn(k, lo, hi)`` for ``nparts`` contiguous spans ``k`` of ``range(n)``: the last on the calling
-    thread, the others on the pool; returns when all are done (re-raising the first error)."""
+    thread, the others on the pool; returns when all are done (re-raising the first error). Called from inside
+    a span (a product split inside a split recurrent loop), it runs its spans one after another on the calling
+    thread: waiting there for pool threads that may all be running the outer spans could deadlock."""
     if nparts == 1:
         fn(0, 0, n)
         return
     step = -(-n // nparts)
     bounds = [(k, k * step, min((k + 1) * step, n)) for k in range(nparts)]
-    futures = [_get_pool().submit(fn, *b) for b in bounds[:-1]]
-    fn(*bounds[-1])
+    if getattr(_local, "busy", False):
+        for b in bounds:
+            fn(*b)
+        return
+    futures = [_get_pool().submit(_span, fn, *b) for b in bounds[:-1]]
+    _span(fn, *bounds[-1])
     for f in futures:
         f.result()

@@ -9,16 +9,15 @@ plus the biases that can be folded there (both for RNN/LSTM, ``b_ih`` for GRU, w
 """
 from __future__ import annotations
 
-import contextlib
-
 
 class RnnOps:
     """Reference recurrent gates (RNN / LSTM / GRU) ops."""
 
-    def rnn_step_context(self, step_macs: int):
-        """A context around a layer's step loop (whose GEMMs have ``step_macs`` multiply-adds each): nothing here;
-        the NumPy backend runs small step GEMMs on one BLAS thread."""
-        return contextlib.nullcontext()
+    def rnn_run_rows(self, steps, n: int, step_macs: int) -> None:
+        """Run ``steps(r0, r1)``, a layer's whole loop over time for the batch rows ``[r0, r1)``, over all ``n``
+        rows (each step's GEMM has ``step_macs`` multiply-adds for all rows): here one call for all of them; the
+        NumPy backend splits the rows over its threads."""
+        steps(0, n)
 
     # ----------------------------------------------------------------------------------------- Elman RNN
     def rnn_step_forward(self, gx, gh, h, relu: bool) -> None:

@@ -2,7 +2,9 @@
 
 Forward: the input projection ``x @ W_ihᵀ`` for all time steps in one GEMM (the foldable biases added once), then
 per step one GEMM ``h_prev @ W_hhᵀ`` and one fused gate call of the backend (``rnn_step_forward``,
-``lstm_step_forward``, ``gru_step_forward``). Backward runs the BPTT loop on raw arrays: per step one fused gate
+``lstm_step_forward``, ``gru_step_forward``). The batch rows never interact in the recurrence, so the step loop is
+written for a span of rows and the backend runs it (``rnn_run_rows``: the NumPy backend splits the rows over its
+threads, each running the whole loop with no synchronisation per step). Backward runs the BPTT loop on raw arrays: per step one fused gate
 call backward and one GEMM ``dgates @ W_hh``; the weight gradients are one GEMM each over all steps at the end
 (dW_ih = dGᵀ X, dW_hh = dGᵀ H_prev over the stacked arrays, db = column sums of dG), and dX is one GEMM dG W_ih.
 
@@ -49,7 +51,6 @@ class RecurrentLayer(Function):
         S = xp.empty((L + 1 + lstm, N, H), dtype=x.dtype)
         first = L if reverse else 0
         S[first] = h0
-        gh = xp.empty((N, G), dtype=x.dtype)
         WhhT = xp.ascontiguousarray(W_hh.T)  # matmul(..., out=) takes BLAS only with C-contiguous operands
         relu = mode == "rnn_relu"
         if lstm:
@@ -60,17 +61,26 @@ class RecurrentLayer(Function):
         elif gru:
             gates = xp.empty((L if save else 1, N, 4 * H), dtype=x.dtype)
             bh = b_hh if b_hh is not None else xp.zeros(G, dtype=x.dtype)
-        with be.rnn_step_context(N * G * H):
+
+        def steps(r0, r1):  # the loop over time for the batch rows [r0, r1) (rows never meet in a recurrence)
+            rows = slice(r0, r1)
+            gh = xp.empty((r1 - r0, G), dtype=x.dtype)
+            Sr, gxr = S[:, rows], gx[:, rows]
+            if lstm or gru:
+                gr = gates[:, rows]
+            if lstm:
+                Cr, TCr = C[:, rows], TC[:, rows]
             for t in (range(L - 1, -1, -1) if reverse else range(L)):
                 p, o = (t + 1, t) if reverse else (t, t + 1)
-                be.matmul(S[p], WhhT, gh)
+                be.matmul(Sr[p], WhhT, gh)
                 k = t if save else 0
                 if lstm:
-                    be.lstm_step_forward(gx[t], gh, C[p], gates[k], C[o], TC[k], S[o])
+                    be.lstm_step_forward(gxr[t], gh, Cr[p], gr[k], Cr[o], TCr[k], Sr[o])
                 elif gru:
-                    be.gru_step_forward(gx[t], gh, bh, S[p], gates[k], S[o])
+                    be.gru_step_forward(gxr[t], gh, bh, Sr[p], gr[k], Sr[o])
                 else:
-                    be.rnn_step_forward(gx[t], gh, S[o], relu)
+                    be.rnn_step_forward(gxr[t], gh, Sr[o], relu)
+        be.rnn_run_rows(steps, N, N * G * H)
         if lstm:
             S[L + 1] = C[0 if reverse else L]
         if save:
@@ -104,17 +114,25 @@ class RecurrentLayer(Function):
             dG = dGh = xp.empty((L, N, H), dtype=dt)
         relu = mode == "rnn_relu"
         last = L - 1 if reverse else 0
-        with be.rnn_step_context(N * G * H):
+
+        def steps(r0, r1):  # BPTT for the batch rows [r0, r1)
+            rows = slice(r0, r1)
+            gr, recr, Sr, dGr, dGhr = g[:, rows], rec[rows], S[:, rows], dG[:, rows], dGh[:, rows]
+            if lstm:
+                dcr, gatr, Cr, TCr = dc[rows], self.gates[:, rows], self.C[:, rows], self.TC[:, rows]
+            elif gru:
+                dirr, gatr = direct[rows], self.gates[:, rows]
             for t in (range(L) if reverse else range(L - 1, -1, -1)):
                 p, o = (t + 1, t) if reverse else (t, t + 1)
                 if lstm:
-                    be.lstm_step_backward(g[o], rec, dc, self.gates[t], self.C[p], self.TC[t], dG[t])
+                    be.lstm_step_backward(gr[o], recr, dcr, gatr[t], Cr[p], TCr[t], dGr[t])
                 elif gru:
-                    be.gru_step_backward(g[o], direct, rec, self.gates[t], S[p], dG[t], dGh[t])
+                    be.gru_step_backward(gr[o], dirr, recr, gatr[t], Sr[p], dGr[t], dGhr[t])
                 else:
-                    be.rnn_step_backward(g[o], rec, S[o], dG[t], relu)
+                    be.rnn_step_backward(gr[o], recr, Sr[o], dGr[t], relu)
                 if t != last or need_h0:
-                    be.matmul(dGh[t], W_hh, rec)
+                    be.matmul(dGhr[t], W_hh, recr)
+        be.rnn_run_rows(steps, N, N * G * H)
         dx = dh0 = dc0 = dW_ih = dW_hh = db_ih = db_hh = None
         dG2 = dG.reshape(L * N, G)
         if need_h0:
