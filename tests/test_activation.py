@@ -351,3 +351,27 @@ def test_no_graph_under_no_grad(backend, rng):
 def test_all_names_are_exported():
     for name in A.__all__:
         assert callable(getattr(A, name))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1024,), (3, 517), (2, 4, 400, 700)])  # the last one splits over threads
+def test_cpu_relu_kernel_matches_reference(monkeypatch, dtype, shape):
+    """The NumPy backend's compiled ReLU (one pass writing output and mask; backward from the mask), with NaN,
+    ±inf and -0.0 among the inputs, against max(x, 0) / g·(x > 0), over 1 and 2 threads."""
+    import gpunet as gn
+    from gpunet.backend import _parallel
+
+    gn.use("numpy")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(dtype)
+    flat = x.reshape(-1)
+    flat[:6] = [np.nan, np.inf, -np.inf, -0.0, 0.0, -np.nan]
+    g = rng.standard_normal(shape).astype(dtype)
+    for threads in (1, 2):
+        monkeypatch.setattr(_parallel, "NUM_THREADS", threads)
+        t = gn.tensor(x, requires_grad=True)
+        y = gn.functional.relu(t)
+        y.backward(gn.tensor(g))
+        np.testing.assert_array_equal(y.numpy(), np.maximum(x, 0))
+        np.testing.assert_array_equal(t.grad.numpy(), np.where(x > 0, g, 0))
+        assert y.dtype == t.grad.dtype == dtype

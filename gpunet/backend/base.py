@@ -106,6 +106,18 @@ class Backend(ConvOps, PoolOps, NormOps, RnnOps, AttnOps, LossOps):
         self.xp.matmul(a, b, out=out)
         return out
 
+    def activation_forward(self, act: str, x, alpha: float = 0.01):
+        """``(y, saved)`` of activation ``act`` (a name of :mod:`gpunet.functional._act_math`) on a fresh ``x``."""
+        from ..functional import _act_math as am
+
+        return am.forward(self.xp, act, x, alpha)
+
+    def activation_backward(self, act: str, saved, g, alpha: float = 0.01):
+        """dL/dx of :meth:`activation_forward` from what it saved."""
+        from ..functional import _act_math as am
+
+        return am.backward(self.xp, act, saved, g, alpha)
+
     def linear_act_forward(self, x, W, b, act: str, alpha: float = 0.01):
         """``y = act(x @ W.T + b)``. Returns ``(y, saved)`` where ``saved`` is what backward needs."""
         from ..functional import _act_math as am

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _numpy_fused as fused
-from . import _malloc, _numba
+from . import _malloc, _numba, _parallel
 from ._numpy_attn import NumpyAttn
 from ._numpy_conv import NumpyConv
 from ._numpy_gemm import NumpyGemm
@@ -47,6 +47,28 @@ class NumpyBackend(NumpyGemm, NumpyConv, NumpyPool, NumpyNorm, NumpyRnn, NumpyAt
         return self.rng().integers(low, high, size=shape, dtype=np.int64)
 
     # ----------------------------------------------------------------- fused ops (compiled, one pass each)
+    def activation_forward(self, act, x, alpha=0.01):
+        if act == "relu" and x.size >= 1024 and fused.usable(x) and _numba.kernels() is not None:
+            from ._cpu_act_kernels import relu_forward
+
+            y, m = np.empty_like(x), np.empty(x.shape, np.bool_)
+            xf, yf, mf = x.reshape(-1), y.reshape(-1), m.reshape(-1).view(np.uint8)
+            _parallel.run(lambda k, i0, i1: relu_forward(xf, yf, mf, i0, i1), x.size, _parallel.parts(x.size))
+            return y, m
+        return super().activation_forward(act, x, alpha)
+
+    def activation_backward(self, act, saved, g, alpha=0.01):
+        if act == "relu" and type(saved) is np.ndarray and saved.dtype == np.bool_ and saved.size >= 1024 \
+                and type(g) is np.ndarray and g.shape == saved.shape and saved.flags.c_contiguous \
+                and fused.usable(g):
+            from ._cpu_act_kernels import relu_backward
+
+            dz = np.empty_like(g)
+            gf, mf, df = g.reshape(-1), saved.reshape(-1).view(np.uint8), dz.reshape(-1)
+            _parallel.run(lambda k, i0, i1: relu_backward(gf, mf, df, i0, i1), g.size, _parallel.parts(g.size))
+            return dz
+        return super().activation_backward(act, saved, g, alpha)
+
     def linear_act_forward(self, x, W, b, act, alpha=0.01):
         if act in fused.FAST_ACTS and x.ndim == 2 and fused.usable(x, W, b) \
                 and not (act == "leaky_relu" and not 0 < alpha <= 1):

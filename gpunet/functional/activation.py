@@ -62,11 +62,11 @@ class _Shared(Function):
 
     def forward(self, xp, x, alpha=0.01):
         self.alpha = alpha
-        y, self.saved = am.forward(xp, self.act, x, alpha)
+        y, self.saved = self.backend.activation_forward(self.act, x, alpha)
         return y
 
     def backward(self, xp, g):
-        return (am.backward(xp, self.act, self.saved, g, self.alpha),)
+        return (self.backend.activation_backward(self.act, self.saved, g, self.alpha),)
 
 
 class Identity(_Shared):
