@@ -80,3 +80,22 @@ def test_conv1d_chunked(split):
     x = gn.tensor(rng.standard_normal((3, 2, 9)), requires_grad=True)
     W = gn.tensor(rng.standard_normal((4, 2, 3)), requires_grad=True)
     gn.gradcheck(lambda x, W: F.conv1d(x, W, None, 2, 1), [x, W])
+
+
+@pytest.mark.parametrize("pads", [(2, 2, 2, 2), (0, 1, 1, 0), (1, 0, 0, 3), (3, 2, 0, 0)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pad_planes_kernel_matches_np_pad(pads, dtype):
+    """The compiled padded copy im2col uses (frame of zeros + interior in one pass) against np.pad, over a
+    scratch buffer that starts as garbage."""
+    from gpunet.backend import _numba
+
+    if _numba.kernels() is None:
+        pytest.skip("needs the compiled CPU kernels")
+    from gpunet.backend._cpu_conv_kernels import pad_planes
+
+    pt, pb, pl, pr = pads
+    x = np.random.default_rng(0).standard_normal((3, 5, 7, 6)).astype(dtype)
+    want = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    out = np.full(want.shape, np.nan, dtype)
+    pad_planes(x.reshape(-1), out.reshape(-1), 7, 6, pt, pl, 7 + pt + pb, 6 + pl + pr)
+    np.testing.assert_array_equal(out, want)
