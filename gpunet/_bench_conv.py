@@ -115,3 +115,13 @@ WORKLOADS = {
                              "average pool, Linear 64->10 on (32, 64, 32, 32)",
                  "gpunet": _gpunet(_res, _RES_SHAPE), "torch": _torch(_res, _RES_SHAPE)},
 }
+
+
+def main(argv=None) -> None:
+    from ._bench_registry import family_main
+
+    family_main(WORKLOADS, argv)
+
+
+if __name__ == "__main__":
+    main()
