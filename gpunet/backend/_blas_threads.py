@@ -14,6 +14,7 @@ first thread in sets one thread, the last one out restores the count it found; t
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import re
 import threading
@@ -93,18 +94,8 @@ class _Region:
         return False
 
 
-class _Nothing:
-    __slots__ = ()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
 REGION = _Region()
-_NOTHING = _Nothing()
+_NOTHING = contextlib.nullcontext()  # reusable: it holds no state
 
 
 def single_threaded(active: bool = True):

@@ -19,18 +19,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import _numba, _parallel
+from . import _parallel
 from ._blas_threads import single_threaded
 from ._conv_ops import conv_out_hw
 
 # Columns per chunk. LeNet step, one core, best of 5: 42.2 ms at 4 MB, 43.7 at 1 MB, 41.5 at 16 MB (noise level).
 chunk_bytes = 4 << 20
-
-
-def _kernels():
-    from . import _cpu_conv_kernels
-
-    return _cpu_conv_kernels
 
 
 def im2col_into(be, x, geo, slot: str, fresh: bool = False):
@@ -43,11 +37,11 @@ def im2col_into(be, x, geo, slot: str, fresh: bool = False):
     cols = np.empty(shape, dtype=x.dtype) if fresh else be.conv_scratch(shape, x.dtype, slot + "c")
     if pt or pb or pl or pr:
         xpad = be.conv_scratch((n, c, h + pt + pb, w + pl + pr), x.dtype, slot + "p")
-        K = _numba.kernels() and _kernels()
+        from ._numpy_conv import _conv_kernels, _zero_border  # (_numpy_conv imports this module)
+        K = _conv_kernels()
         if K is not None and x.flags.c_contiguous:
             K.pad_planes(x.reshape(-1), xpad.reshape(-1), h, w, pt, pl, h + pt + pb, w + pl + pr)
         else:
-            from ._numpy_conv import _zero_border
             _zero_border(xpad, pt, pb, pl, pr)
             xpad[:, :, pt:pt + h, pl:pl + w] = x
     else:

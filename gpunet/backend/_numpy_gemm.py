@@ -54,6 +54,11 @@ def _batch_split(a, b, out):
     return None
 
 
+def _whole(a, b, out):
+    """One ``np.matmul`` (into ``out`` when given), on the calling thread."""
+    return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
+
+
 def matmul(a, b, out=None):
     """``a @ b`` (into ``out`` when given, a view of any layout), OpenBLAS single-threaded, split over the
     backend's threads when big (see the module docstring)."""
@@ -62,10 +67,10 @@ def matmul(a, b, out=None):
         N = b.shape[1]
         macs = M * K * N
         if macs <= BLAS_ALONE_MACS:
-            return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
+            return _whole(a, b, out)
         if macs < SPLIT_MIN_MACS or _parallel.NUM_THREADS == 1 or a.dtype not in _FLOATS or b.dtype != a.dtype:
             with REGION:
-                return np.matmul(a, b) if out is None else np.matmul(a, b, out=out)
+                return _whole(a, b, out)
         if out is None:
             out = np.empty((M, N), dtype=a.dtype)
         if M >= N and M >= 2 * _MIN_PART:
@@ -80,7 +85,7 @@ def matmul(a, b, out=None):
                 np.matmul(a, b[:, lo:hi], out=out[:, lo:hi])
         else:
             with REGION:
-                return np.matmul(a, b, out=out)
+                return _whole(a, b, out)
         with REGION:
             _parallel.run(part, n, max(1, min(_parallel.NUM_THREADS, n // _MIN_PART)))
         return out
@@ -109,12 +114,9 @@ def _stacked(a, b, out):
                         s = ix + (slice(lo, hi),)
                         np.matmul(a[s] if sa else a, b[s] if sb else b, out=out[s])
     with REGION:
-        if part is not None:
-            _parallel.run(part, n, nparts)
-        elif out is None:
-            return np.matmul(a, b)
-        else:
-            np.matmul(a, b, out=out)
+        if part is None:
+            return _whole(a, b, out)
+        _parallel.run(part, n, nparts)
     return out
 
 
