@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _numba, _parallel
+from . import _malloc, _numba, _parallel
 from . import _numpy_gemm as _gemm
 
 # activations done here (by code, see _cpu_kernels); the rest (GELU, SiLU) use the reference
@@ -252,7 +252,7 @@ def softmax_xent_forward(logits, target):
     X = _xent_kernels()
     n, c = logits.shape
     loss = np.empty(n, logits.dtype)
-    probs = np.empty_like(logits)
+    probs = _malloc.empty(logits.shape, logits.dtype)
     fast = logits.dtype == np.float32
     nparts = _parallel.parts(n, c)
     if nparts == 1:
@@ -276,7 +276,7 @@ def softmax_xent_backward(probs, target, grad_rows):
     if w.size != 1 and w.size != probs.shape[0]:
         raise ValueError(f"softmax_xent_backward: grad_rows of shape {np.shape(grad_rows)} does not fit "
                          f"{probs.shape[0]} rows")
-    d = np.empty_like(probs)
+    d = _malloc.empty(probs.shape, probs.dtype)
     n, c = probs.shape
     stride = 0 if w.size == 1 else 1
     nparts = _parallel.parts(n, c // 4)  # a light pass: two threads paid from ~4 M logits, not 1 M (measured)

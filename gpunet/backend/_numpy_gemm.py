@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _parallel
+from . import _malloc, _parallel
 from ._blas_threads import REGION
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -68,6 +68,8 @@ def matmul(a, b, out=None):
         macs = M * K * N
         if macs <= BLAS_ALONE_MACS:
             return _whole(a, b, out)
+        if out is None and M * N * a.itemsize >= _malloc.POOL_MIN_BYTES and b.dtype == a.dtype:
+            out = _malloc.empty((M, N), a.dtype)
         if macs < SPLIT_MIN_MACS or _parallel.NUM_THREADS == 1 or a.dtype not in _FLOATS or b.dtype != a.dtype:
             with REGION:
                 return _whole(a, b, out)
@@ -101,7 +103,7 @@ def _stacked(a, b, out):
         batch = max(a.size // max(M * K, 1), b.size // max(K * N, 1))
         if batch * M * K * N >= SPLIT_MIN_MACS and K > 0:
             if out is None:
-                out = np.empty(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (M, N), dtype=a.dtype)
+                out = _malloc.empty(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (M, N), a.dtype)
             split = _batch_split(a, b, out)
             if split is not None:
                 axis, sa, sb = split

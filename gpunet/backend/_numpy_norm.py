@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _numba, _parallel
+from . import _malloc, _numba, _parallel
 from ._numpy_fused import _partials, _total, usable
 
 
@@ -136,9 +136,12 @@ class NumpyNorm:
         K = _kernels()
         g = _dense(g, g.dtype)
         ix = np.ascontiguousarray(idx, dtype=np.int64)
-        dw = np.zeros((num_embeddings, g.shape[1]), g.dtype)
+        dw = _malloc.empty((num_embeddings, g.shape[1]), g.dtype)  # each span zeroes its own rows
         pad = -1 if padding_idx is None else int(padding_idx)
         per_row = -(-(g.size + dw.size) // num_embeddings)  # the work: the gradient read, dw's pages written
-        _parallel.run(lambda k, lo, hi: K.embedding_grad(g, ix, pad, dw, lo, hi), num_embeddings,
-                      _parallel.parts(num_embeddings, per_row))
+
+        def span(k, lo, hi):
+            dw[lo:hi] = 0
+            K.embedding_grad(g, ix, pad, dw, lo, hi)
+        _parallel.run(span, num_embeddings, _parallel.parts(num_embeddings, per_row))
         return dw
