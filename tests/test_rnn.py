@@ -273,7 +273,7 @@ def test_error_messages():
         g(gn.zeros(3, 4, 10), gn.zeros(4, 20))
     with pytest.raises(RuntimeError, match="hx should also be 2-D"):
         g(gn.zeros(3, 10), gn.zeros(1, 1, 20))
-    with pytest.raises(TypeError, match="Packed sequences are not supported"):
+    with pytest.raises(TypeError, match="pass a gpunet.nn.utils.rnn.PackedSequence"):  # a hand-made (data, lengths)
         g((gn.zeros(3, 4, 10), [3, 2, 2, 1]))
     with pytest.raises(TypeError, match="expected the input as a Tensor"):
         g([[1.0] * 10])

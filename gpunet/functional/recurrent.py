@@ -28,9 +28,10 @@ def check_input_tensor(x, name: str, ref: Tensor) -> Tensor:
         t = as_tensor(x)
         return t if t.device == ref.device else t.to(ref.device)
     kind = type(x).__name__
-    hint = (" Packed sequences are not supported: pad the batch to one length (L, N, H_in) and pass the tensor"
-            if "Packed" in kind or isinstance(x, tuple) else "")
-    raise TypeError(f"{name}: expected the input as a Tensor (or a NumPy/CuPy array), got {kind}.{hint}")
+    hint = (" For variable-length sequences pass a gpunet.nn.utils.rnn.PackedSequence (pack_padded_sequence)"
+            if isinstance(x, tuple) else "")
+    raise TypeError(f"{name}: expected the input as a Tensor, a NumPy/CuPy array or a PackedSequence, got "
+                    f"{kind}.{hint}")
 
 
 def _state(h, name: str, what: str, ref: Tensor) -> Tensor:
@@ -60,7 +61,13 @@ def recurrent(mode: str, x, hx, weights, num_layers: int, bidirectional: bool, h
     ``(output, (h_n, c_n))``, shaped as torch's."""
     name = _NAMES[mode]
     ref = weights[0]
-    x = check_input_tensor(x, name, ref)
+    from ..nn.utils.rnn import PackedSequence  # (gpunet.nn imports this module)
+
+    packed = x if isinstance(x, PackedSequence) else None
+    x = check_input_tensor(x if packed is None else packed.data, name, ref)
+    if packed is not None and x.ndim != 2:
+        raise ValueError(f"{name}: expected a PackedSequence's data to be 2-D (sum of lengths, H_in), got "
+                         f"{x.ndim}-D")
     if x.ndim not in (2, 3):
         raise ValueError(f"{name}: Expected input to be 2D (L, H_in) or 3D ({'N, L' if batch_first else 'L, N'}, "
                          f"H_in), got {x.ndim}D instead")
@@ -69,12 +76,16 @@ def recurrent(mode: str, x, hx, weights, num_layers: int, bidirectional: bool, h
                            f"{x.shape[-1]}")
     lstm = mode == "lstm"
     D = 2 if bidirectional else 1
-    batched = x.ndim == 3
-    if batched and batch_first:
-        x = x.transpose(0, 1)
-    if not batched:
-        x = x.reshape(x.shape[0], 1, x.shape[1])
-    L, N = x.shape[0], x.shape[1]
+    batched = x.ndim == 3 or packed is not None
+    if packed is not None:
+        batch_sizes = packed.batch_sizes
+        L, N = len(batch_sizes), (int(batch_sizes[0].item()) if len(batch_sizes) else 0)
+    else:
+        if batched and batch_first:
+            x = x.transpose(0, 1)
+        if not batched:
+            x = x.reshape(x.shape[0], 1, x.shape[1])
+        L, N = x.shape[0], x.shape[1]
     exp = (D * num_layers, N, hidden_size) if batched else (D * num_layers, hidden_size)
     h0 = c0 = None
     if hx is not None:
@@ -93,10 +104,18 @@ def recurrent(mode: str, x, hx, weights, num_layers: int, bidirectional: bool, h
             if not batched and h.ndim != 2:
                 raise RuntimeError(f"{name}: For unbatched 2-D input, hx should also be 2-D but got {h.ndim}-D "
                                    f"tensor")
-            _check_hidden(h, exp, name, label, batch_first, tuple(x.shape) if batched else ())
+            _check_hidden(h, exp, name, label, batch_first, tuple(x.shape) if batched and packed is None else ())
         if not batched:
             h0 = h0.reshape(D * num_layers, 1, hidden_size)
             c0 = c0.reshape(D * num_layers, 1, hidden_size) if lstm else None
+    if packed is not None:
+        from . import _rnn_packed
+
+        data, h_n, c_n = _rnn_packed.run(mode, x, packed.batch_sizes.tolist(), packed.sorted_indices,
+                                         packed.unsorted_indices, h0, c0, weights, num_layers, D, dropout, training,
+                                         lambda n: _zeros(ref, n, hidden_size))
+        out = PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+        return (out, (h_n, c_n)) if lstm else (out, h_n)
     zero = None
     hs, cs = [], []
     inp = x

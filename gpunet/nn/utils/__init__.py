@@ -11,9 +11,9 @@ import math
 
 import numpy as np
 
-from .. import backend as _backend
-from ..autograd import inplace as _inplace
-from ..autograd.tensor import Tensor
+from ... import backend as _backend
+from ...autograd import inplace as _inplace
+from ...autograd.tensor import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector", "vector_to_parameters"]
 
@@ -53,7 +53,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite: boo
     max_norm = float(max_norm)
     norm_type = float(norm_type)
     if not grads:
-        from ..autograd.creation import tensor
+        from ...autograd.creation import tensor
 
         return tensor(0.0)
     first = _backend.backend_of((grads[0].data,))
@@ -107,7 +107,7 @@ def _check_device(tensors):
 
 def parameters_to_vector(parameters) -> Tensor:
     """The parameters flattened and concatenated into one 1-d tensor (differentiable, as torch's)."""
-    from ..functional.math import cat
+    from ...functional.math import cat
 
     params = _tensors(parameters)
     _check_device(params)
@@ -131,3 +131,5 @@ def vector_to_parameters(vec, parameters) -> None:
         p.data = vec.data[pointer:pointer + n].reshape(p.shape)
         p._vc, p._gv = None, 0  # p's memory is vec's now: a fresh version counter when one is needed
         pointer += n
+
+from . import rnn  # noqa: E402,F401  (torch.nn.utils.rnn, as gpunet.nn.utils.rnn)
