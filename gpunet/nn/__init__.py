@@ -44,5 +44,7 @@ __all__ += ["LayerNorm", "RMSNorm", "GroupNorm"]
 from .embedding import Embedding  # noqa: E402
 __all__ += ["Embedding"]
 from .attention import MultiheadAttention  # noqa: E402
-from .transformer import Transformer, TransformerEncoder, TransformerEncoderLayer  # noqa: E402
-__all__ += ["MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder", "Transformer"]
+from .transformer import TransformerEncoder, TransformerEncoderLayer  # noqa: E402
+from .transformer_decoder import Transformer, TransformerDecoder, TransformerDecoderLayer  # noqa: E402
+__all__ += ["MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder", "TransformerDecoderLayer",
+            "TransformerDecoder", "Transformer"]

@@ -1,6 +1,6 @@
 """Transformer encoder layers, as ``torch.nn.TransformerEncoderLayer`` / ``TransformerEncoder`` (same arguments,
-submodule names and parameter layouts, so a PyTorch ``state_dict`` loads), and
-``Transformer.generate_square_subsequent_mask``."""
+submodule names and parameter layouts, so a PyTorch ``state_dict`` loads), and the causal mask of
+``Transformer.generate_square_subsequent_mask`` (the decoder and ``Transformer``: :mod:`.transformer_decoder`)."""
 from __future__ import annotations
 
 import copy
@@ -19,7 +19,7 @@ from .layer_norm import LayerNorm
 from .linear import Linear
 from .module import Module
 
-__all__ = ["TransformerEncoderLayer", "TransformerEncoder", "Transformer", "generate_square_subsequent_mask"]
+__all__ = ["TransformerEncoderLayer", "TransformerEncoder", "generate_square_subsequent_mask"]
 
 
 def generate_square_subsequent_mask(sz: int, device=None, dtype=None) -> Tensor:
@@ -154,18 +154,3 @@ class TransformerEncoder(Module):
         if self.norm is not None:
             out = self.norm(out)
         return out
-
-
-class Transformer(Module):
-    """Only ``Transformer.generate_square_subsequent_mask`` of ``torch.nn.Transformer`` is provided; the
-    encoder-decoder model itself is not (build encoders with :class:`TransformerEncoder`)."""
-
-    def __init__(self, *args, **kwargs):
-        raise NotImplementedError("nn.Transformer (encoder-decoder) is not implemented; use "
-                                  "nn.TransformerEncoder(nn.TransformerEncoderLayer(...), num_layers) and "
-                                  "nn.Transformer.generate_square_subsequent_mask(sz)")
-
-    @staticmethod
-    def generate_square_subsequent_mask(sz: int, device=None, dtype=None) -> Tensor:
-        """The (sz, sz) float causal mask: 0 on and below the diagonal, −inf above."""
-        return generate_square_subsequent_mask(sz, device, dtype)
