@@ -302,8 +302,8 @@ def test_padding_strings_and_modes():
         F.conv2d(gn.zeros(1, 1, 5, 5), gn.zeros(1, 1, 3, 3), stride=2, padding="same")
     with pytest.raises(ValueError, match="invalid padding string 'full'"):
         gn.nn.Conv2d(1, 2, 3, padding="full")
-    with pytest.raises(NotImplementedError, match="padding_mode='reflect' is not supported"):
-        gn.nn.Conv2d(1, 2, 3, padding_mode="reflect")
+    with pytest.raises(ValueError, match='Only "zeros" padding mode is supported for ConvTranspose2d'):
+        gn.nn.ConvTranspose2d(1, 2, 3, padding_mode="reflect")
     with pytest.raises(ValueError, match="padding_mode must be one of"):
         gn.nn.Conv2d(1, 2, 3, padding_mode="mirror")
     with pytest.raises(ValueError, match="no string padding"):
@@ -319,3 +319,49 @@ def test_conv_transpose_output_size_argument(rng):
     assert m(x, output_size=(8, 8)).shape == (1, 3, 8, 8)
     with pytest.raises(ValueError, match="valid sizes range from"):
         m(x, output_size=(10, 10))
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("nd,padding", [(2, 1), (2, (2, 1)), (2, "same"), (1, 2), (1, "same")])
+def test_padding_modes_as_pad_then_conv(backend, rng, mode, nd, padding):
+    """padding_mode: the layer equals F.pad in that mode and an unpadded convolution (torch's definition), and
+    its gradients pass gradcheck."""
+    cls = gn.nn.Conv2d if nd == 2 else gn.nn.Conv1d
+    k = (3, 2) if nd == 2 else 4
+    m = cls(2, 3, k, padding=padding, padding_mode=mode, dtype=np.float64)
+    shape = (2, 2, 5, 6) if nd == 2 else (2, 2, 7)
+    x = gn.tensor(rng.standard_normal(shape), requires_grad=True)
+    if padding == "same":
+        total = [kk - 1 for kk in ((3, 2) if nd == 2 else (4,))]
+        pairs = [(t // 2, t - t // 2) for t in total]
+    else:
+        pp = (padding,) * nd if isinstance(padding, int) else padding
+        pairs = [(p, p) for p in pp]
+    flat = [v for ab in reversed(pairs) for v in ab]
+    conv = F.conv2d if nd == 2 else F.conv1d
+    ref = conv(F.pad(x, flat, mode=mode), m.weight, m.bias)
+    out = m(x)
+    assert tuple(out.shape) == tuple(ref.shape)
+    np.testing.assert_allclose(to_numpy(out), to_numpy(ref), rtol=1e-12, atol=1e-12)
+    w, b = m.weight, m.bias
+    assert gn.gradcheck(lambda x, w, b: F.conv2d(F.pad(x, flat, mode=mode), w, b) if nd == 2 else
+                        F.conv1d(F.pad(x, flat, mode=mode), w, b), [x, w, b], atol=1e-6, rtol=1e-4)
+    assert mode in repr(m)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_padding_modes_match_torch(rng, mode):
+    torch = torch_or_skip()
+    tm = torch.nn.Conv2d(2, 4, 3, padding=(1, 2), padding_mode=mode, dtype=torch.float64)
+    m = gn.nn.Conv2d(2, 4, 3, padding=(1, 2), padding_mode=mode, dtype=np.float64)
+    m.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+    x = rng.standard_normal((2, 2, 5, 6))
+    tx, gx = torch.tensor(x, requires_grad=True), gn.tensor(x, requires_grad=True)
+    to, go = tm(tx), m(gx)
+    np.testing.assert_allclose(to_numpy(go), to.detach().numpy(), rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal(tuple(to.shape))
+    to.backward(torch.tensor(g))
+    go.backward(gn.tensor(g))
+    np.testing.assert_allclose(to_numpy(gx.grad), tx.grad.numpy(), rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(to_numpy(m.weight.grad), tm.weight.grad.numpy(), rtol=1e-11, atol=1e-12)

@@ -44,12 +44,11 @@ def padding_arg(padding, n: int, fn: str, allow_string: bool = True):
     return tuple_arg(padding, n, "padding", fn)
 
 
-def padding_mode_arg(padding_mode: str, fn: str) -> str:
+def padding_mode_arg(padding_mode: str, fn: str, transposed: bool = False) -> str:
     if padding_mode not in PADDING_MODES:
         raise ValueError(f"{fn}: padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
-    if padding_mode != "zeros":
-        raise NotImplementedError(f"{fn}: padding_mode={padding_mode!r} is not supported yet; only 'zeros'. "
-                                  f"Pad the input yourself and use padding=0, or use padding_mode='zeros'")
+    if transposed and padding_mode != "zeros":
+        raise ValueError(f'Only "zeros" padding mode is supported for {fn}')
     return padding_mode
 
 

@@ -8,6 +8,7 @@ from .. import init
 from ..functional import _conv_geometry as geom
 from ..functional.conv import ConvNd
 from ..functional.conv_transpose import ConvTranspose2dFn, transpose_output_size
+from ..functional.nn_misc import pad as _pad
 from .module import Module
 from .parameter import Parameter, empty
 
@@ -38,7 +39,7 @@ class _ConvBase(Module):
         self.dilation = geom.tuple_arg(dilation, n, "dilation", name, 1)
         self.output_padding = geom.tuple_arg(output_padding, n, "output_padding", name)
         self.transposed = self._transposed
-        self.padding_mode = geom.padding_mode_arg(padding_mode, name)
+        self.padding_mode = geom.padding_mode_arg(padding_mode, name, self._transposed)
         if self.padding == "same" and any(s != 1 for s in self.stride):
             raise ValueError(f"{name}: padding='same' is not supported for strided convolutions (stride="
                              f"{self.stride}); use stride=1, or give the padding as numbers")
@@ -65,6 +66,20 @@ class _ConvBase(Module):
         p = self._parameters
         return p["weight"], p.get("bias")
 
+    def _conv(self, x):
+        """The convolution of ``x``: with ``padding_mode`` other than 'zeros', ``F.pad`` in that mode first (the
+        padding of ``padding``, ``'same'`` split as torch does) and then no padding, as torch's layers do."""
+        W, b = self._weight_bias()
+        pad = self.padding
+        if self.padding_mode != "zeros":
+            pairs = geom.explicit_padding(pad, self.kernel_size, self.stride, self.dilation, type(self).__name__)
+            flat = [v for before_after in reversed(pairs) for v in before_after]
+            if any(flat):
+                x = _pad(x, flat, mode=self.padding_mode)
+            pad = (0,) * self._nd
+        return ConvNd.apply(x, W, b, pad=pad, stride=self.stride, dilation=self.dilation, groups=self.groups,
+                            nd=self._nd, fn=type(self).__name__)
+
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != (0,) * self._nd:
@@ -84,7 +99,8 @@ class _ConvBase(Module):
 
 class Conv1d(_ConvBase):
     """1-D convolution over (N, C_in, L) or unbatched (C_in, L): ``weight`` (C_out, C_in/groups, k), ``bias``
-    (C_out,). ``padding``: int, 1-tuple, ``'valid'`` or ``'same'``; only ``padding_mode='zeros'``."""
+    (C_out,). ``padding``: int, 1-tuple, ``'valid'`` or ``'same'``; ``padding_mode``: 'zeros', 'reflect',
+    'replicate' or 'circular'."""
     _nd = 1
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
@@ -93,16 +109,14 @@ class Conv1d(_ConvBase):
                          padding_mode, 0, device, dtype)
 
     def forward(self, x):
-        W, b = self._weight_bias()
-        return ConvNd.apply(x, W, b, pad=self.padding, stride=self.stride, dilation=self.dilation,
-                            groups=self.groups, nd=1, fn="Conv1d")
+        return self._conv(x)
 
 
 class Conv2d(_ConvBase):
     """2-D convolution over (N, C_in, H, W) or unbatched (C_in, H, W): ``weight`` (C_out, C_in/groups, kh, kw),
     ``bias`` (C_out,); output (N, C_out, OH, OW), ``OH = ⌊(H + 2p − d·(k − 1) − 1) / s⌋ + 1``. ``padding``:
-    int, pair, ``'valid'`` or ``'same'``; ``groups=in_channels`` is a depthwise convolution; only
-    ``padding_mode='zeros'``."""
+    int, pair, ``'valid'`` or ``'same'``; ``groups=in_channels`` is a depthwise convolution; ``padding_mode``:
+    'zeros', 'reflect', 'replicate' or 'circular' (as ``F.pad``'s modes; the transposed convolution: 'zeros')."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros", device=None, dtype=None):
@@ -110,9 +124,7 @@ class Conv2d(_ConvBase):
                          padding_mode, 0, device, dtype)
 
     def forward(self, x):
-        W, b = self._weight_bias()
-        return ConvNd.apply(x, W, b, pad=self.padding, stride=self.stride, dilation=self.dilation,
-                            groups=self.groups, nd=2, fn="Conv2d")
+        return self._conv(x)
 
 
 class ConvTranspose2d(_ConvBase):
