@@ -138,10 +138,18 @@ def test_upsample_like_torch(rng, hw, size, scale):
 
 def test_interpolate_errors():
     x = _t(np.zeros((1, 2, 4, 4)))
+    with pytest.raises(NotImplementedError, match="Got 4D input, but linear mode needs 3D input"):
+        F.interpolate(x, scale_factor=2, mode="linear")
+    with pytest.raises(NotImplementedError, match="Got 3D input, but bilinear mode needs 4D input"):
+        F.interpolate(x[0], scale_factor=2, mode="bilinear")
+    with pytest.raises(NotImplementedError, match="'trilinear'"):
+        nn.Upsample(scale_factor=2, mode="trilinear")
     with pytest.raises(NotImplementedError, match="supported: 'nearest'"):
-        F.interpolate(x, scale_factor=2, mode="bilinear")
-    with pytest.raises(NotImplementedError, match="supported: 'nearest'"):
-        nn.Upsample(scale_factor=2, mode="bicubic")
+        nn.Upsample(scale_factor=2, mode="lanczos")
+    with pytest.raises(ValueError, match="align_corners option can only be set with the interpolating modes"):
+        F.interpolate(x, scale_factor=2, mode="nearest", align_corners=True)
+    with pytest.raises(NotImplementedError, match="antialias"):
+        F.interpolate(x, scale_factor=0.5, mode="bilinear", antialias=True)
     with pytest.raises(ValueError, match="exactly one of size and scale_factor"):
         F.interpolate(x)
     with pytest.raises(ValueError, match="3-D"):

@@ -1,4 +1,8 @@
-"""Nearest-neighbour resizing, as ``torch.nn.functional.interpolate(mode="nearest")``.
+"""Resizing, as ``torch.nn.functional.interpolate``: ``mode="nearest"`` here, the separable modes ('linear',
+'bilinear', 'bicubic', 'area', 'nearest-exact') as resampling matrices (:mod:`._interp_weights`):
+``y = A_h · x · A_wᵀ`` forward, ``g_x = A_hᵀ · g · A_w`` backward, batched GEMMs on every backend.
+
+Nearest:
 
 Output index o of an axis of length L resized to O reads input ⌊o·r⌋ (at most L − 1), r = 1/scale_factor when a
 scale factor is given, L/O otherwise, computed in float32 as PyTorch does (so the same pixels are picked). An
@@ -13,10 +17,12 @@ import numpy as np
 
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
+from . import _interp_weights
 
 __all__ = ["interpolate", "upsample", "nearest_indices"]
 
-MODES = ("nearest",)
+MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "area")
+_LINEAR = {"linear": 3, "bilinear": 4, "bicubic": 4}  # the interpolating modes and the input rank each needs
 
 
 def nearest_indices(size: int, out: int, scale) -> np.ndarray:
@@ -65,25 +71,87 @@ class _Nearest(Function):
         return ((sh.T @ g3 @ sw).reshape(self.shape),)
 
 
+class _Separable(Function):
+    """y = A_h · x · A_wᵀ over the last two dims (``A_h`` None: the last dim only)."""
+    arg_names = ("input",)
+
+    def forward(self, xp, x, Ah=None, Aw=None):
+        be = self.backend
+        self.Ah, self.Aw, self.shape = Ah, Aw, x.shape
+        lead = x.shape[:-2]
+        x3 = x.reshape((-1,) + x.shape[-2:])
+        y = be.matmul(x3, Aw.T)
+        if Ah is not None:
+            y = be.matmul(Ah, y)
+        return y.reshape(lead + y.shape[-2:])
+
+    def backward(self, xp, g):
+        be = self.backend
+        g3 = g.reshape((-1,) + g.shape[-2:])
+        gx = be.matmul(g3, self.Aw)
+        if self.Ah is not None:
+            gx = be.matmul(self.Ah.T, gx)
+        return (gx.reshape(self.shape),)
+
+
+def _nearest_exact(size: int, out: int, scale, dtype) -> np.ndarray:
+    """The one-hot (out, size) matrix of torch's 'nearest-exact': input min(⌊(o + ½)·r⌋, L − 1)."""
+    r = np.float32(1.0 / scale) if scale is not None and scale > 0 else np.float32(size) / np.float32(out)
+    idx = np.minimum(np.floor((np.arange(out, dtype=np.float32) + np.float32(0.5)) * r).astype(np.int64), size - 1)
+    A = np.zeros((out, size), dtype=dtype)
+    A[np.arange(out), idx] = 1
+    return A
+
+
+def _separable(x, out, scales, mode, align_corners):
+    be = _backend_of(x)
+    dt = np.dtype(x.dtype)
+    kind = {"bilinear": "linear", "bicubic": "cubic"}.get(mode, mode)
+
+    def mat(size, o, sc):
+        if kind == "nearest-exact":
+            return _nearest_exact(size, o, sc, dt)
+        return _interp_weights.matrix(size, o, kind, align_corners, sc, dt)
+    in_sizes = tuple(x.shape[2:])
+    mats = [be.asarray(mat(n, o, sc)) for n, o, sc in zip(in_sizes, out, scales)]
+    if len(mats) == 1:
+        return _Separable.apply(x, Ah=None, Aw=mats[0])
+    return _Separable.apply(x, Ah=mats[0], Aw=mats[1])
+
+
+def _backend_of(x):
+    from .. import backend as _backend
+
+    return _backend.backend_of((x.data if isinstance(x, Tensor) else x,))
+
+
 def interpolate(x, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
                 recompute_scale_factor=None, antialias: bool = False) -> Tensor:
     """Resize the spatial dims of (N, C, L) or (N, C, H, W), as ``torch.nn.functional.interpolate``.
 
     Give ``size`` (int or tuple) or ``scale_factor`` (number or tuple); the output length is ⌊L·scale⌋.
-    Only ``mode="nearest"`` is implemented: y[..., o] = x[..., min(⌊o·r⌋, L − 1)] (see the module docstring).
+    ``mode``: 'nearest' (y[..., o] = x[..., min(⌊o·r⌋, L − 1)]), 'nearest-exact', 'linear' (3-D), 'bilinear'
+    and 'bicubic' (4-D; ``align_corners`` default False), 'area' (adaptive average pooling); see the module
+    docstring. 'trilinear' (5-D) and ``antialias`` are not implemented.
     """
     op = "interpolate"
+    if mode == "trilinear":
+        raise NotImplementedError(f"{op}: mode='trilinear' (5-D input) is not implemented; supported: "
+                                  f"{', '.join(repr(m) for m in MODES)}")
     if mode not in MODES:
         raise NotImplementedError(f"{op}: mode={mode!r} is not implemented; supported: "
                                   f"{', '.join(repr(m) for m in MODES)}")
-    if align_corners is not None:
-        raise ValueError(f"{op}: align_corners only applies to the linear modes, not mode={mode!r}; leave it None")
+    if align_corners is not None and mode not in _LINEAR:
+        raise ValueError("align_corners option can only be set with the interpolating modes: linear | bilinear | "
+                         "bicubic | trilinear")
     if antialias:
-        raise NotImplementedError(f"{op}: antialias=True is not implemented (nor needed for mode='nearest')")
+        raise NotImplementedError(f"{op}: antialias=True is not implemented")
     shape = tuple(x.shape)
     if len(shape) not in (3, 4):
         raise ValueError(f"{op}: expected a 3-D (N, C, L) or 4-D (N, C, H, W) input, got shape {shape} "
                          f"({len(shape)}-D); add a batch dim with x.unsqueeze(0)")
+    if mode in _LINEAR and len(shape) != _LINEAR[mode]:
+        raise NotImplementedError(f"Got {len(shape)}D input, but {mode} mode needs {_LINEAR[mode]}D input")
     spatial = len(shape) - 2
     in_sizes = shape[2:]
     if (size is None) == (scale_factor is None):
@@ -106,6 +174,8 @@ def interpolate(x, size=None, scale_factor=None, mode: str = "nearest", align_co
     if min(out) <= 0:
         raise ValueError(f"{op}: the output size {out} must be positive (input {in_sizes}); use a larger size "
                          f"or scale_factor")
+    if mode != "nearest":
+        return _separable(x, out, scales, mode, bool(align_corners))
     if spatial == 1:
         x = x.unsqueeze(-2) if isinstance(x, Tensor) else x[..., None, :]
         return _Nearest.apply(x, out=(1,) + out, scales=(None,) + scales).squeeze(-2)

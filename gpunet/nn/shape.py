@@ -1,10 +1,11 @@
 """Shape modules: Unflatten and Upsample, as ``torch.nn`` (Flatten lives in :mod:`gpunet.nn.linear`)."""
 from __future__ import annotations
 
+from ..functional.upsample import MODES as _interp_modes
 from ..functional.upsample import interpolate
 from .module import Module
 
-__all__ = ["Unflatten", "Upsample", "UpsamplingNearest2d"]
+__all__ = ["Unflatten", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]
 
 
 class Unflatten(Module):
@@ -37,8 +38,9 @@ class Unflatten(Module):
 
 
 class Upsample(Module):
-    """Resize (N, C, L) or (N, C, H, W) to ``size`` or by ``scale_factor``, as ``torch.nn.Upsample``; only
-    ``mode='nearest'`` (see :func:`gpunet.functional.interpolate`)."""
+    """Resize (N, C, L) or (N, C, H, W) to ``size`` or by ``scale_factor``, as ``torch.nn.Upsample``: ``mode``
+    'nearest', 'nearest-exact', 'linear', 'bilinear', 'bicubic' or 'area' (see
+    :func:`gpunet.functional.interpolate`)."""
 
     def __init__(self, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
                  recompute_scale_factor=None):
@@ -48,8 +50,9 @@ class Upsample(Module):
                             else float(scale_factor))
         self.size, self.scale_factor, self.mode = size, scale_factor or None, mode
         self.align_corners, self.recompute_scale_factor = align_corners, recompute_scale_factor
-        if mode != "nearest":  # fail at construction, before the first batch
-            raise NotImplementedError(f"Upsample: mode={mode!r} is not implemented; supported: 'nearest'")
+        if mode not in _interp_modes:  # fail at construction, before the first batch
+            raise NotImplementedError(f"Upsample: mode={mode!r} is not implemented; supported: "
+                                      f"{', '.join(repr(m) for m in _interp_modes)}")
 
     def forward(self, x):
         return interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners,
@@ -58,6 +61,13 @@ class Upsample(Module):
     def extra_repr(self) -> str:
         s = f"size={self.size}" if self.size is not None else f"scale_factor={self.scale_factor}"
         return f"{s}, mode={self.mode!r}"
+
+
+class UpsamplingBilinear2d(Upsample):
+    """``Upsample(size, scale_factor, mode='bilinear', align_corners=True)``, as ``torch.nn.UpsamplingBilinear2d``."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, "bilinear", align_corners=True)
 
 
 class UpsamplingNearest2d(Upsample):
