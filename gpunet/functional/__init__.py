@@ -13,7 +13,7 @@ from .math import (argsort, bmm, ceil, clamp_max, clamp_min, cos, cumprod, cumsu
                    logsumexp, maximum, minimum, mm, outer, prod, reciprocal, round, rsqrt, sign, sin, sort, square,
                    std, topk, trunc, var)
 from .nn_misc import cosine_similarity, norm, normalize, one_hot, pad
-from .normalization import batch_norm
+from .normalization import batch_norm, instance_norm
 
 __all__ = list(_act_all) + list(_act_extra_all) + list(_loss_all) + [
     "dropout", "linear", "batch_norm", "norm", "normalize", "cosine_similarity", "one_hot", "pad", "abs", "add", "amax", "amin", "cat", "clamp", "clip", "concatenate", "div", "exp",
@@ -38,7 +38,7 @@ from .conv_transpose import conv_transpose2d  # noqa: E402
 __all__ += ["conv1d", "conv2d", "conv_transpose2d"]
 from .layer_norm import layer_norm, rms_norm  # noqa: E402
 from .group_norm import group_norm  # noqa: E402
-__all__ += ["layer_norm", "rms_norm", "group_norm"]
+__all__ += ["layer_norm", "rms_norm", "group_norm", "instance_norm"]
 from .embedding import embedding  # noqa: E402
 __all__ += ["embedding"]
 from .attention import scaled_dot_product_attention  # noqa: E402

@@ -90,3 +90,42 @@ def batch_norm(x, running_mean=None, running_var=None, weight=None, bias=None, t
         raise ValueError("batch_norm: a bias without a weight is not supported; pass weight=ones(C) as well")
     return BatchNorm.apply(x, weight, bias, running_mean, running_var, training=bool(training),
                            momentum=momentum, eps=float(eps))
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats: bool = True,
+                  momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Instance normalisation of (N, C, *) input, as ``torch.nn.functional.instance_norm``: each (sample,
+    channel) normalised over its own positions, y = (x − μ)/√(σ² + ε)·γ[c] + β[c]. As PyTorch computes it: the
+    batch norm of the input viewed (1, N·C, *), with γ, β and the running statistics repeated N times; with
+    ``use_input_stats`` and running statistics given, those move by ``momentum`` towards the mean over the batch
+    of the instances' statistics (the unbiased variance); without ``use_input_stats`` they normalise."""
+    x = input.data if isinstance(input, Tensor) else input
+    if not hasattr(x, "shape") or x.ndim < 3:
+        raise ValueError(f"instance_norm: expected an input of shape (N, C, *) with at least one position axis, "
+                         f"got shape {tuple(getattr(x, 'shape', ()))}; an unbatched (C, L) input needs "
+                         f"x.unsqueeze(0)")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("instance_norm: give both running_mean and running_var, or neither")
+    if not use_input_stats and running_mean is None:
+        raise ValueError("instance_norm: expected running_mean and running_var to be defined when "
+                         "use_input_stats is False")
+    n, c = x.shape[0], x.shape[1]
+    for name, a in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
+                    ("running_var", running_var)):
+        if a is not None and tuple(a.shape) != (c,):
+            raise ValueError(f"instance_norm: {name} must have shape ({c},) for an input with {c} channels, got "
+                             f"{tuple(a.shape)}")
+    if bias is not None and weight is None:
+        weight = input.new_ones(c) if isinstance(input, Tensor) else None
+    w = weight.repeat(n) if weight is not None else None
+    b = bias.repeat(n) if bias is not None else None
+    rm = rv = None
+    if running_mean is not None:
+        rm, rv = (Tensor._make(r.data.reshape(1, c).repeat(n, axis=0).reshape(-1), False, None)
+                  for r in (running_mean, running_var))
+    flat = input.reshape((1, n * c) + tuple(x.shape[2:]))
+    out = batch_norm(flat, rm, rv, w, b, training=bool(use_input_stats), momentum=momentum, eps=eps)
+    if running_mean is not None and use_input_stats:
+        for r, r_rep in ((running_mean, rm), (running_var, rv)):
+            r.data[...] = r_rep.data.reshape(n, c).mean(axis=0)
+    return out.reshape(tuple(x.shape))

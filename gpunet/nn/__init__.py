@@ -40,7 +40,8 @@ from .rnn import GRU, LSTM, RNN, RNNBase  # noqa: E402
 from .rnn_cells import GRUCell, LSTMCell, RNNCell, RNNCellBase  # noqa: E402
 __all__ += ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 from .layer_norm import GroupNorm, LayerNorm, RMSNorm  # noqa: E402
-__all__ += ["LayerNorm", "RMSNorm", "GroupNorm"]
+from .instance_norm import InstanceNorm1d, InstanceNorm2d  # noqa: E402
+__all__ += ["LayerNorm", "RMSNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d"]
 from .embedding import Embedding  # noqa: E402
 __all__ += ["Embedding"]
 from .attention import MultiheadAttention  # noqa: E402
