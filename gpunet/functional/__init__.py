@@ -34,8 +34,8 @@ from .dropout import dropout2d  # noqa: E402
 __all__ += ["avg_pool1d", "avg_pool2d", "max_pool1d", "max_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
             "adaptive_max_pool1d", "adaptive_max_pool2d", "interpolate", "upsample", "dropout2d"]
 from .conv import conv1d, conv2d  # noqa: E402
-from .conv_transpose import conv_transpose2d  # noqa: E402
-__all__ += ["conv1d", "conv2d", "conv_transpose2d"]
+from .conv_transpose import conv_transpose1d, conv_transpose2d  # noqa: E402
+__all__ += ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
 from .layer_norm import layer_norm, rms_norm  # noqa: E402
 from .group_norm import group_norm  # noqa: E402
 __all__ += ["layer_norm", "rms_norm", "group_norm", "instance_norm"]

@@ -7,6 +7,7 @@ bias. Backward: ``im2col(dY)`` (the columns of the matching convolution), ``dX_g
 """
 from __future__ import annotations
 
+from ..autograd.creation import as_tensor
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
 from ..backend._conv_ops import conv_out_hw
@@ -92,3 +93,25 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                                    output_padding=geom.tuple_arg(output_padding, 2, "output_padding", fn),
                                    dilation=geom.tuple_arg(dilation, 2, "dilation", fn, 1), groups=int(groups),
                                    fn=fn)
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups: int = 1,
+                     dilation=1) -> Tensor:
+    """1-D transposed convolution over (N, C_in, L) or unbatched (C_in, L) with ``weight`` (C_in, C_out/groups,
+    k): :func:`conv_transpose2d` on a one-high input and kernel. Output length ``(L − 1)·stride − 2·padding +
+    dilation·(k − 1) + output_padding + 1``."""
+    fn = "conv_transpose1d"
+    x = input if isinstance(input, Tensor) else as_tensor(input)
+    w = weight if isinstance(weight, Tensor) else as_tensor(weight)
+    if x.ndim not in (2, 3):
+        raise ValueError(f"{fn}: expected a 2-D (unbatched (C_in, L)) or 3-D (N, C_in, L) input, got shape "
+                         f"{tuple(x.shape)}")
+    if w.ndim != 3:
+        raise ValueError(f"{fn}: expected a 3-D weight (C_in, C_out/groups, k), got shape {tuple(w.shape)}")
+    one = [geom.tuple_arg(v, 1, name, fn, lo)[0] for v, name, lo in
+           ((stride, "stride", 1), (output_padding, "output_padding", 0), (dilation, "dilation", 1))]
+    pad = geom.padding_arg(padding, 1, fn, allow_string=False)[0]
+    (s, op, d) = one
+    y = ConvTranspose2dFn.apply(x.unsqueeze(-2), w.unsqueeze(-2), bias, stride=(1, s), padding=(0, pad),
+                                output_padding=(0, op), dilation=(1, d), groups=int(groups), fn=fn)
+    return y.squeeze(-2)

@@ -34,8 +34,8 @@ from .normalization import BatchNorm2d  # noqa: E402
 __all__ += ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
             "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Unflatten", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "Dropout2d",
             "BatchNorm2d"]
-from .conv import Conv1d, Conv2d, ConvTranspose2d  # noqa: E402
-__all__ += ["Conv1d", "Conv2d", "ConvTranspose2d"]
+from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d  # noqa: E402
+__all__ += ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
 from .rnn import GRU, LSTM, RNN, RNNBase  # noqa: E402
 from .rnn_cells import GRUCell, LSTMCell, RNNCell, RNNCellBase  # noqa: E402
 __all__ += ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]

@@ -1,4 +1,4 @@
-"""Convolution layers ``Conv1d``, ``Conv2d`` and ``ConvTranspose2d`` (torch's names, arguments, defaults,
+"""Convolution layers ``Conv1d``, ``Conv2d``, ``ConvTranspose1d`` and ``ConvTranspose2d`` (torch's names, arguments, defaults,
 parameter shapes and initialisation, so a torch ``state_dict`` loads and gives the same numbers)."""
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import math
 from .. import init
 from ..functional import _conv_geometry as geom
 from ..functional.conv import ConvNd
-from ..functional.conv_transpose import ConvTranspose2dFn, transpose_output_size
+from ..functional.conv_transpose import ConvTranspose2dFn, conv_transpose1d, transpose_output_size
 from ..functional.nn_misc import pad as _pad
 from .module import Module
 from .parameter import Parameter, empty
 
-__all__ = ["Conv1d", "Conv2d", "ConvTranspose2d"]
+__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
 
 
 class _ConvBase(Module):
@@ -127,11 +127,45 @@ class Conv2d(_ConvBase):
         return self._conv(x)
 
 
-class ConvTranspose2d(_ConvBase):
+class _ConvTransposeBase(_ConvBase):
+    """The transposed convolutions' ``output_size`` handling."""
+    _transposed = True
+
+    def _output_padding(self, x, output_size) -> tuple:
+        n = self._nd
+        want = tuple(int(v) for v in output_size)[-n:]
+        hw = tuple(x.shape[-n:])
+        smallest = transpose_output_size(hw, self.kernel_size, self.stride, self.padding, (0,) * n, self.dilation)
+        op = tuple(w - s for w, s in zip(want, smallest))
+        for o, s, d in zip(op, self.stride, self.dilation):
+            if not 0 <= o < max(s, d):
+                largest = tuple(v + max(s, d) - 1 for v, s, d in zip(smallest, self.stride, self.dilation))
+                raise ValueError(f"{type(self).__name__}: requested an output size of {want}, but valid sizes "
+                                 f"range from {smallest} to {largest} (for an input of {hw})")
+        return op
+
+
+class ConvTranspose1d(_ConvTransposeBase):
+    """1-D transposed convolution over (N, C_in, L) or unbatched (C_in, L): ``weight`` (C_in, C_out/groups, k),
+    ``bias`` (C_out,); output length ``(L − 1)·s − 2p + d·(k − 1) + output_padding + 1``. ``forward(x,
+    output_size=None)`` as torch's."""
+    _nd = 1
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, output_padding, device, dtype)
+
+    def forward(self, x, output_size=None):
+        W, b = self._weight_bias()
+        op = self.output_padding if output_size is None else self._output_padding(x, output_size)
+        return conv_transpose1d(x, W, b, self.stride, self.padding, op, self.groups, self.dilation)
+
+
+class ConvTranspose2d(_ConvTransposeBase):
     """2-D transposed convolution: ``weight`` (C_in, C_out/groups, kh, kw), ``bias`` (C_out,); output size
     ``(H − 1)·s − 2p + d·(k − 1) + output_padding + 1``. ``forward(x, output_size=None)``: an ``output_size``
     (the last two entries are used) picks the output_padding, as torch."""
-    _transposed = True
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
                  bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None):
@@ -143,15 +177,3 @@ class ConvTranspose2d(_ConvBase):
         op = self.output_padding if output_size is None else self._output_padding(x, output_size)
         return ConvTranspose2dFn.apply(x, W, b, stride=self.stride, padding=self.padding, output_padding=op,
                                        dilation=self.dilation, groups=self.groups, fn="ConvTranspose2d")
-
-    def _output_padding(self, x, output_size) -> tuple:
-        want = tuple(int(v) for v in output_size)[-2:]
-        hw = tuple(x.shape[-2:])
-        smallest = transpose_output_size(hw, self.kernel_size, self.stride, self.padding, (0, 0), self.dilation)
-        op = tuple(w - s for w, s in zip(want, smallest))
-        for o, s, d in zip(op, self.stride, self.dilation):
-            if not 0 <= o < max(s, d):
-                largest = tuple(v + max(s, d) - 1 for v, s, d in zip(smallest, self.stride, self.dilation))
-                raise ValueError(f"ConvTranspose2d: requested an output size of {want}, but valid sizes range "
-                                 f"from {smallest} to {largest} (for an input of {hw})")
-        return op
