@@ -22,10 +22,12 @@ __all__ = list(_act_all) + list(_act_extra_all) + list(_loss_all) + [
     "expm1", "floor", "log1p", "logsumexp", "maximum", "minimum", "mm", "outer", "prod", "reciprocal", "round",
     "rsqrt", "sign", "sin", "sort", "square", "std", "topk", "trunc", "var"]
 from .indexing import gather, index_select, masked_fill, masked_select, scatter, scatter_add
-from .rearrange import chunk, flip, repeat, repeat_interleave, roll, split, tril, triu, unbind
+from .rearrange import (chunk, flip, pixel_shuffle, pixel_unshuffle, repeat, repeat_interleave, roll, split, tril,
+                        triu, unbind)
 
 __all__ += ["chunk", "flip", "gather", "index_select", "masked_fill", "masked_select", "repeat",
-            "repeat_interleave", "roll", "scatter", "scatter_add", "split", "tril", "triu", "unbind"]
+            "repeat_interleave", "roll", "scatter", "scatter_add", "split", "tril", "triu", "unbind", "pixel_shuffle",
+            "pixel_unshuffle"]
 from .pooling import avg_pool1d, avg_pool2d, max_pool1d, max_pool2d  # noqa: E402
 from .adaptive import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d,  # noqa: E402
                        adaptive_max_pool2d)

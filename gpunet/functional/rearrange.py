@@ -15,7 +15,8 @@ from .. import backend as _backend
 from .indexing import _data, _int_index, _ints
 from .shape import getitem, reshape
 
-__all__ = ["tril", "triu", "split", "chunk", "unbind", "flip", "roll", "repeat", "repeat_interleave"]
+__all__ = ["tril", "triu", "split", "chunk", "unbind", "flip", "roll", "repeat", "repeat_interleave", "pixel_shuffle",
+           "pixel_unshuffle"]
 
 
 class Tri(Function):
@@ -231,3 +232,48 @@ def repeat_interleave(input, repeats, dim=None, *, output_size=None):
         raise RuntimeError(f"repeat_interleave: allocated size {output_size} does not match the required size "
                            f"{_data(out).shape[dim]}")
     return out
+
+
+def _as_t(input):
+    from ..autograd.creation import as_tensor
+
+    return input if isinstance(input, Tensor) else as_tensor(input)
+
+
+def pixel_shuffle(input, upscale_factor: int):
+    """(*, C·r², H, W) -> (*, C, H·r, W·r), as ``torch.nn.functional.pixel_shuffle``: channel c·r² + i·r + j
+    becomes the sub-pixel (i, j) of channel c (a reshape and a transpose: gradients flow back the same way)."""
+    x = _as_t(input)
+    r = int(upscale_factor)
+    if x.ndim < 3:
+        raise RuntimeError(f"pixel_shuffle expects input to have at least 3 dimensions, but got input with "
+                           f"{x.ndim} dimension(s)")
+    if r <= 0:
+        raise RuntimeError(f"pixel_shuffle expects a positive upscale_factor, but got {r}")
+    *lead, c, h, w = x.shape
+    if c % (r * r):
+        raise RuntimeError(f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of "
+                           f"upscale_factor, but input.size(-3)={c} is not divisible by {r * r}")
+    n = len(lead)
+    y = x.reshape(tuple(lead) + (c // (r * r), r, r, h, w))
+    y = y.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)
+    return y.reshape(tuple(lead) + (c // (r * r), h * r, w * r))
+
+
+def pixel_unshuffle(input, downscale_factor: int):
+    """(*, C, H·r, W·r) -> (*, C·r², H, W): the inverse of :func:`pixel_shuffle`."""
+    x = _as_t(input)
+    r = int(downscale_factor)
+    if x.ndim < 3:
+        raise RuntimeError(f"pixel_unshuffle expects input to have at least 3 dimensions, but got input with "
+                           f"{x.ndim} dimension(s)")
+    if r <= 0:
+        raise RuntimeError(f"pixel_unshuffle expects a positive downscale_factor, but got {r}")
+    *lead, c, hr, wr = x.shape
+    if hr % r or wr % r:
+        raise RuntimeError(f"pixel_unshuffle expects height ({hr}) and width ({wr}) to be divisible by "
+                           f"downscale_factor ({r})")
+    n = len(lead)
+    y = x.reshape(tuple(lead) + (c, hr // r, r, wr // r, r))
+    y = y.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
+    return y.reshape(tuple(lead) + (c * r * r, hr // r, wr // r))

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from ..functional.upsample import MODES as _interp_modes
+from ..functional.rearrange import pixel_shuffle, pixel_unshuffle
 from ..functional.upsample import interpolate
 from .module import Module
 
-__all__ = ["Unflatten", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]
+__all__ = ["Unflatten", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle"]
 
 
 class Unflatten(Module):
@@ -75,3 +76,31 @@ class UpsamplingNearest2d(Upsample):
 
     def __init__(self, size=None, scale_factor=None):
         super().__init__(size, scale_factor, "nearest")
+
+
+class PixelShuffle(Module):
+    """(*, C·r², H, W) -> (*, C, H·r, W·r), as ``torch.nn.PixelShuffle`` (see :func:`gpunet.functional.pixel_shuffle`)."""
+
+    def __init__(self, upscale_factor: int):
+        super().__init__()
+        self.upscale_factor = int(upscale_factor)
+
+    def forward(self, x):
+        return pixel_shuffle(x, self.upscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    """(*, C, H·r, W·r) -> (*, C·r², H, W), as ``torch.nn.PixelUnshuffle``."""
+
+    def __init__(self, downscale_factor: int):
+        super().__init__()
+        self.downscale_factor = int(downscale_factor)
+
+    def forward(self, x):
+        return pixel_unshuffle(x, self.downscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"downscale_factor={self.downscale_factor}"
