@@ -28,12 +28,13 @@ from .rearrange import (chunk, flip, pixel_shuffle, pixel_unshuffle, repeat, rep
 __all__ += ["chunk", "flip", "gather", "index_select", "masked_fill", "masked_select", "repeat",
             "repeat_interleave", "roll", "scatter", "scatter_add", "split", "tril", "triu", "unbind", "pixel_shuffle",
             "pixel_unshuffle"]
-from .pooling import avg_pool1d, avg_pool2d, max_pool1d, max_pool2d  # noqa: E402
+from .pooling import avg_pool1d, avg_pool2d, max_pool1d, max_pool2d, max_unpool1d, max_unpool2d  # noqa: E402
 from .adaptive import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d,  # noqa: E402
                        adaptive_max_pool2d)
 from .upsample import interpolate, upsample  # noqa: E402
 from .dropout import dropout2d  # noqa: E402
-__all__ += ["avg_pool1d", "avg_pool2d", "max_pool1d", "max_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+__all__ += ["avg_pool1d", "avg_pool2d", "max_pool1d", "max_pool2d", "max_unpool1d", "max_unpool2d",
+            "adaptive_avg_pool1d", "adaptive_avg_pool2d",
             "adaptive_max_pool1d", "adaptive_max_pool2d", "interpolate", "upsample", "dropout2d"]
 from .conv import conv1d, conv2d  # noqa: E402
 from .conv_transpose import conv_transpose1d, conv_transpose2d  # noqa: E402

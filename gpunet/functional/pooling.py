@@ -10,11 +10,13 @@ less one when ceil mode would start the last window past the input and its left 
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd.function import Function
 from ..autograd.tensor import Tensor
 
-__all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "MaxPool", "AvgPool", "pool_geometry",
-           "as_tuple", "planes"]
+__all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "max_unpool1d", "max_unpool2d", "MaxPool",
+           "AvgPool", "pool_geometry", "as_tuple", "planes"]
 
 
 def as_tuple(value, n: int, name: str, op: str) -> tuple[int, ...]:
@@ -179,3 +181,54 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode: bool = False, 
 def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True):
     """1-D average pooling of (N, C, L) or (C, L), as ``torch.nn.functional.avg_pool1d``."""
     return _avg_pool("avg_pool1d", x, 1, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
+
+
+def _max_unpool(input, indices, kernel_size, stride, padding, output_size, nd: int, fn: str):
+    from ..autograd.creation import as_tensor
+    from .indexing import scatter
+    from ._conv_geometry import tuple_arg
+
+    x = input if isinstance(input, Tensor) else as_tensor(input)
+    idx = indices if isinstance(indices, Tensor) else as_tensor(indices)
+    if x.ndim not in (nd + 1, nd + 2):
+        raise ValueError(f"{fn}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D input, got shape {tuple(x.shape)}")
+    if tuple(idx.shape) != tuple(x.shape):
+        raise ValueError(f"{fn}: indices must have the input's shape {tuple(x.shape)}, got {tuple(idx.shape)} (pass "
+                         f"the indices max_pool returned with return_indices=True)")
+    if np.dtype(idx.dtype).kind not in "iu":
+        raise TypeError(f"{fn}: indices must be integers, got dtype {np.dtype(idx.dtype)}")
+    k = tuple_arg(kernel_size, nd, "kernel_size", fn, 1)
+    s = tuple_arg(stride if stride is not None else kernel_size, nd, "stride", fn, 1)
+    p = tuple_arg(padding, nd, "padding", fn)
+    spatial = tuple(x.shape[-nd:])
+    default = tuple((i - 1) * st - 2 * pp + kk for i, st, pp, kk in zip(spatial, s, p, k))
+    if output_size is None:
+        out = default
+    else:
+        out = tuple(int(v) for v in output_size)[-nd:]
+        if len(out) != nd:
+            raise ValueError(f"{fn}: output_size must have {nd} (or {nd + 2}) entries, got {output_size!r}")
+        for o, d, st in zip(out, default, s):
+            if not d - st < o < d + st:
+                lo = tuple(v - st + 1 for v, st in zip(default, s))
+                hi = tuple(v + st - 1 for v, st in zip(default, s))
+                raise ValueError(f"{fn}: invalid output_size {out} (must lie between {lo} and {hi})")
+    lead = tuple(x.shape[:-nd])
+    plane = int(np.prod(out))
+    flat_i = idx.reshape(lead + (-1,))
+    # (an index outside the plane raises in scatter, which checks on every backend)
+    base = x.new_zeros(lead + (plane,))
+    return scatter(base, -1, flat_i, x.reshape(lead + (-1,))).reshape(lead + out)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
+    """The partial inverse of :func:`max_pool1d`: each value put back at its index, zeros elsewhere, as
+    ``torch.nn.functional.max_unpool1d``."""
+    return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 1, "max_unpool1d")
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
+    """The partial inverse of :func:`max_pool2d`: each value put back at its flat index h·W + w in its plane,
+    zeros elsewhere (output (H − 1)·stride − 2·padding + kernel, or ``output_size``), as
+    ``torch.nn.functional.max_unpool2d``. Differentiable in ``input`` (the gradient read back at the indices)."""
+    return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 2, "max_unpool2d")

@@ -1,13 +1,15 @@
-"""Pooling modules: MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d, AdaptiveMaxPool1d/2d, as ``torch.nn``."""
+"""Pooling modules: MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d, AdaptiveMaxPool1d/2d, MaxUnpool1d/2d, as
+``torch.nn``."""
 from __future__ import annotations
 
 from ..functional.adaptive import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d,
                                    adaptive_max_pool2d)
-from ..functional.pooling import avg_pool1d, avg_pool2d, max_pool1d, max_pool2d
+from ..functional.pooling import avg_pool1d, avg_pool2d, max_pool1d, max_pool2d, max_unpool1d, max_unpool2d
+from ..functional._conv_geometry import tuple_arg
 from .module import Module
 
 __all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
-           "AdaptiveMaxPool1d", "AdaptiveMaxPool2d"]
+           "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "MaxUnpool1d", "MaxUnpool2d"]
 
 
 class _MaxPoolNd(Module):
@@ -117,3 +119,31 @@ class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
 
     def forward(self, x):
         return adaptive_max_pool1d(x, self.output_size, self.return_indices)
+
+
+class _MaxUnpoolNd(Module):
+    _fn = None
+    _nd = 0
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        n, name = self._nd, type(self).__name__
+        self.kernel_size = tuple_arg(kernel_size, n, "kernel_size", name, 1)  # stored as tuples, as torch
+        self.stride = tuple_arg(stride if stride is not None else kernel_size, n, "stride", name, 1)
+        self.padding = tuple_arg(padding, n, "padding", name)
+
+    def forward(self, input, indices, output_size=None):
+        return type(self)._fn(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """The partial inverse of MaxPool1d (its ``return_indices=True`` indices), as ``torch.nn.MaxUnpool1d``."""
+    _fn, _nd = staticmethod(max_unpool1d), 1
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """The partial inverse of MaxPool2d (its ``return_indices=True`` indices), as ``torch.nn.MaxUnpool2d``."""
+    _fn, _nd = staticmethod(max_unpool2d), 2
