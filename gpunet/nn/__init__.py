@@ -44,8 +44,8 @@ __all__ += ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell
 from .layer_norm import GroupNorm, LayerNorm, RMSNorm  # noqa: E402
 from .instance_norm import InstanceNorm1d, InstanceNorm2d  # noqa: E402
 __all__ += ["LayerNorm", "RMSNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d"]
-from .embedding import Embedding  # noqa: E402
-__all__ += ["Embedding"]
+from .embedding import Embedding, EmbeddingBag  # noqa: E402
+__all__ += ["Embedding", "EmbeddingBag"]
 from .attention import MultiheadAttention  # noqa: E402
 from .transformer import TransformerEncoder, TransformerEncoderLayer  # noqa: E402
 from .transformer_decoder import Transformer, TransformerDecoder, TransformerDecoderLayer  # noqa: E402
