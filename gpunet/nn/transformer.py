@@ -49,6 +49,18 @@ def _activation_code(activation):
     return None, activation
 
 
+def feed_forward(layer, x):
+    """``linear2(dropout(activation(linear1(x))))`` of an encoder or decoder ``layer`` (the activation fused with
+    linear1 when it is relu or gelu)."""
+    W, b = layer.linear1.weight_and_bias()
+    if layer._fused_act is not None:
+        h = linear(x, W, b, activation=layer._fused_act)
+    else:
+        h = layer.activation(linear(x, W, b))
+    W, b = layer.linear2.weight_and_bias()
+    return linear(layer.dropout(h), W, b)
+
+
 class TransformerEncoderLayer(Module):
     """Self-attention and a feed-forward block, each with a residual connection and a LayerNorm, as
     ``torch.nn.TransformerEncoderLayer``.
@@ -93,13 +105,7 @@ class TransformerEncoderLayer(Module):
         return self.dropout1(x)
 
     def _ff_block(self, x):
-        W, b = self.linear1.weight_and_bias()
-        if self._fused_act is not None:
-            h = linear(x, W, b, activation=self._fused_act)
-        else:
-            h = self.activation(linear(x, W, b))
-        W, b = self.linear2.weight_and_bias()
-        return self.dropout2(linear(self.dropout(h), W, b))
+        return self.dropout2(feed_forward(self, x))
 
 
 def _seq_len(src, batch_first: bool):

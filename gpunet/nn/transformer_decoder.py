@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 
-from ..functional.linear import linear
 from . import init
 from .attention import MultiheadAttention
 from .container import ModuleList
@@ -15,7 +14,7 @@ from .layer_norm import LayerNorm
 from .linear import Linear
 from .module import Module
 from .transformer import (TransformerEncoder, TransformerEncoderLayer, _activation_code, _is_causal_mask,
-                          _seq_len, generate_square_subsequent_mask)
+                          _seq_len, feed_forward, generate_square_subsequent_mask)
 
 __all__ = ["TransformerDecoderLayer", "TransformerDecoder", "Transformer"]
 
@@ -74,13 +73,7 @@ class TransformerDecoderLayer(Module):
         return self.dropout2(x)
 
     def _ff_block(self, x):
-        W, b = self.linear1.weight_and_bias()
-        if self._fused_act is not None:
-            h = linear(x, W, b, activation=self._fused_act)
-        else:
-            h = self.activation(linear(x, W, b))
-        W, b = self.linear2.weight_and_bias()
-        return self.dropout3(linear(self.dropout(h), W, b))
+        return self.dropout3(feed_forward(self, x))
 
 
 class TransformerDecoder(Module):
