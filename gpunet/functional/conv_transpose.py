@@ -59,7 +59,7 @@ class ConvTranspose2dFn(Function):
             y += b.reshape(1, cout, 1, 1)
         if True in self.needs_input_grad:
             self.xt, self.W, self.geo, self.groups = xt, W, geo, groups
-            self.x_shape, self.unbatched = x4.shape, unbatched
+            self.x_shape, self.unbatched, self.out_hw = x4.shape, unbatched, (oh, ow)
         return y[0] if unbatched else y
 
     def backward(self, xp, g):

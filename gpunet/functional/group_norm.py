@@ -29,6 +29,7 @@ class GroupNormFunction(Function):
         y3, mean, rstd = self.backend.group_norm_forward(x3, weight, bias, groups, eps)
         if any(self.needs_input_grad):
             self.x3, self.mean, self.rstd, self.w, self.groups, self.shape = x3, mean, rstd, weight, groups, x.shape
+            self.eps = eps
         return y3.reshape(x.shape)
 
     def backward(self, xp, g):

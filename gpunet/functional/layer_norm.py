@@ -33,7 +33,7 @@ class LayerNormFunction(Function):
         y2, mean, rstd = self.backend.layer_norm_forward(x2, w, b, eps, rms)
         if any(self.needs_input_grad):
             self.x2, self.mean, self.rstd, self.w, self.rms = x2, mean, rstd, w, rms
-            self.shape, self.wshape = shape, None if weight is None else weight.shape
+            self.shape, self.wshape, self.eps = shape, None if weight is None else weight.shape, eps
         return y2.reshape(shape)
 
     def backward(self, xp, g):

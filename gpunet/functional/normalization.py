@@ -32,7 +32,7 @@ class BatchNorm(Function):
             y, saved = self.backend.batchnorm_cf_forward(x3, gamma, beta, running_mean, running_var, training,
                                                          momentum, eps)
         if any(self.needs_input_grad):
-            self.saved, self.gamma, self.training = saved, gamma, training
+            self.saved, self.gamma, self.training, self.eps = saved, gamma, training, eps
         return y.reshape(x.shape)
 
     def backward(self, xp, g):
