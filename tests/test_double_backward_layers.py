@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import gpunet as gn
+import gpunet.functional as F
 from conftest import to_numpy, torch_or_skip
 from gpunet import nn
 
@@ -93,3 +94,59 @@ def test_gradient_penalty_matches_torch(rng):
             assert want is None or not want.any(), name
             continue
         np.testing.assert_allclose(to_numpy(p.grad), want.numpy(), rtol=1e-8, atol=1e-10, err_msg=name)
+
+
+def _grad_fn(build, wrt):
+    def fn(*xs):
+        y = build(*xs)
+        gs = gn.autograd.grad((y * y).sum(), list(xs[:wrt]), create_graph=True)
+        return gn.cat([g.reshape(-1) for g in gs])
+    return fn
+
+
+ATTENTION = {
+    "sdpa": (lambda q: F.scaled_dot_product_attention(q, q * 0.5, q), (2, 2, 4, 3)),
+    "sdpa-causal": (lambda q: F.scaled_dot_product_attention(q, q, q, is_causal=True), (2, 2, 4, 3)),
+    "sdpa-bool-mask-dead-row": (lambda q: F.scaled_dot_product_attention(
+        q, q, q, attn_mask=gn.tensor(np.tril(np.ones((4, 4), bool)) & ~np.eye(4, dtype=bool)[[0, 3, 2, 1]],
+                                     device=q.device)), (2, 2, 4, 3)),
+}
+
+
+@pytest.mark.parametrize("name", list(ATTENTION))
+def test_attention_gradient_of_gradient(backend, rng, name):
+    build, shape = ATTENTION[name]
+    q = gn.tensor(rng.standard_normal(shape), device=backend.device.split(":")[0], requires_grad=True)
+    assert gn.gradcheck(_grad_fn(build, 1), [q], atol=1e-5, rtol=1e-3)
+
+
+def test_attention_float_mask_and_modules(rng):
+    q = gn.tensor(rng.standard_normal((2, 2, 4, 3)), requires_grad=True)
+    m = gn.tensor(rng.standard_normal((4, 4)), requires_grad=True)
+    assert gn.gradcheck(_grad_fn(lambda q, m: F.scaled_dot_product_attention(q, q, q, attn_mask=m), 2), [q, m],
+                        atol=1e-5, rtol=1e-3)
+    gn.manual_seed(0)
+    mha = nn.MultiheadAttention(6, 2, batch_first=True).double()
+    kpm = gn.tensor(np.array([[False, False, True, True], [False] * 4]))
+    enc = nn.TransformerEncoderLayer(6, 2, 8, dropout=0.0).double()
+    for build, shape in ((lambda x: mha(x, x, x, need_weights=False)[0], (2, 4, 6)),
+                         (lambda x: mha(x, x, x, key_padding_mask=kpm)[0], (2, 4, 6)),
+                         (lambda x: enc(x), (4, 2, 6))):
+        x = gn.tensor(rng.standard_normal(shape), requires_grad=True)
+        assert gn.gradcheck(_grad_fn(build, 1), [x], atol=1e-5, rtol=1e-3)
+
+
+def test_embedding_gradient_of_gradient(backend, rng):
+    dev = backend.device.split(":")[0]
+    idx = gn.tensor(np.array([[0, 1, 3], [3, 3, 4]]), device=dev)
+    x = gn.tensor(rng.standard_normal((2, 3, 3)), device=dev, requires_grad=True)
+    w = gn.tensor(rng.standard_normal((5, 3)), device=dev, requires_grad=True)
+    assert gn.gradcheck(_grad_fn(lambda x, w: (F.embedding(idx, w) * x).sum(-1), 2), [x, w], atol=1e-5, rtol=1e-3)
+    # padding_idx and scale_grad_by_freq shape the gradient (no finite difference agrees with those by design):
+    # the create_graph gradient is still the plain one
+    for kw in (dict(padding_idx=1), dict(padding_idx=3, scale_grad_by_freq=True)):
+        y = F.embedding(idx, w, **kw)
+        g0, = gn.autograd.grad((y * y).sum(), w)
+        y = F.embedding(idx, w, **kw)
+        g1, = gn.autograd.grad((y * y).sum(), w, create_graph=True)
+        np.testing.assert_allclose(to_numpy(g1), to_numpy(g0), rtol=1e-12, atol=1e-12)

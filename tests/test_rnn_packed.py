@@ -11,7 +11,8 @@ from conftest import to_numpy, torch_or_skip
 from gpunet import nn
 from gpunet.nn.utils import rnn as R
 
-MODULES = {"rnn_tanh": lambda *a, **k: nn.RNN(*a, **k), "rnn_relu": lambda *a, **k: nn.RNN(*a, nonlinearity="relu", **k),
+MODULES = {"rnn_tanh": lambda *a, **k: nn.RNN(*a, **k),
+           "rnn_relu": lambda *a, **k: nn.RNN(*a, nonlinearity="relu", **k),
            "lstm": lambda *a, **k: nn.LSTM(*a, **k), "gru": lambda *a, **k: nn.GRU(*a, **k)}
 
 

@@ -86,8 +86,8 @@ def not_implemented(fn):
         f"backward (Function.backward_graph), which this op does not have yet. Ops that have one: arithmetic, "
         f"elementary functions, reductions, shape and indexing ops, matmul, einsum, linear (and fused "
         f"Sequential runs), the activations, softmax/log_softmax, dropout, pad, the pointwise and "
-        f"classification losses, torch-style custom Functions, convolutions, pooling, interpolate and the "
-        f"batch/layer/RMS/group/instance norms. Write this part with those, or detach() its "
+        f"classification losses, torch-style custom Functions, convolutions, pooling, interpolate, the "
+        f"batch/layer/RMS/group/instance norms, attention and embeddings. Write this part with those, or detach() its "
         f"input if no gradient of a gradient must flow through it")
 
 

@@ -44,6 +44,7 @@ class _Attention(Function):
         o = be.bmm(pd, v, out)
         if any(self.needs_input_grad):
             self.q, self.k, self.v, self.p, self.drop, self.scale = q, k, v, p, drop, scale
+            self.params_causal = causal
         return o
 
     def _backward(self, xp, g, need_q, need_k, need_v, need_mask, outs=(None, None, None)):
@@ -126,7 +127,7 @@ class MaskedSoftmax(Function):
     def forward(self, xp, s, mask, scale=1.0, causal=False, safe=True):
         p = self.backend.attn_softmax_forward(xp.array(s, copy=True), scale, mask, causal, safe)
         if any(self.needs_input_grad):
-            self.p, self.scale = p, scale
+            self.p, self.scale, self.params_causal = p, scale, causal
         return p
 
     def backward(self, xp, g):

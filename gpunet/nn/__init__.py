@@ -32,10 +32,9 @@ from .shape import (PixelShuffle, PixelUnshuffle, Unflatten, Upsample, Upsamplin
                     UpsamplingNearest2d)
 from .dropout import Dropout2d  # noqa: E402
 from .normalization import BatchNorm2d  # noqa: E402
-__all__ += ["MaxPool1d", "MaxPool2d", "MaxUnpool1d", "MaxUnpool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
-            "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Unflatten", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
-            "PixelShuffle", "PixelUnshuffle", "Dropout2d",
-            "BatchNorm2d"]
+__all__ += ["MaxPool1d", "MaxPool2d", "MaxUnpool1d", "MaxUnpool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
+            "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Unflatten", "Upsample",
+            "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle", "Dropout2d", "BatchNorm2d"]
 from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d  # noqa: E402
 __all__ += ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
 from .rnn import GRU, LSTM, RNN, RNNBase  # noqa: E402

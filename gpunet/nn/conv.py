@@ -1,5 +1,6 @@
-"""Convolution layers ``Conv1d``, ``Conv2d``, ``ConvTranspose1d`` and ``ConvTranspose2d`` (torch's names, arguments, defaults,
-parameter shapes and initialisation, so a torch ``state_dict`` loads and gives the same numbers)."""
+"""Convolution layers ``Conv1d``, ``Conv2d``, ``ConvTranspose1d`` and ``ConvTranspose2d`` (torch's names,
+arguments, defaults, parameter shapes and initialisation, so a torch ``state_dict`` loads and gives the same
+numbers)."""
 from __future__ import annotations
 
 import math

@@ -79,7 +79,8 @@ class UpsamplingNearest2d(Upsample):
 
 
 class PixelShuffle(Module):
-    """(*, C·r², H, W) -> (*, C, H·r, W·r), as ``torch.nn.PixelShuffle`` (see :func:`gpunet.functional.pixel_shuffle`)."""
+    """(*, C·r², H, W) -> (*, C, H·r, W·r), as ``torch.nn.PixelShuffle`` (see
+    :func:`gpunet.functional.pixel_shuffle`)."""
 
     def __init__(self, upscale_factor: int):
         super().__init__()

@@ -106,8 +106,9 @@ def pack_padded_sequence(input, lengths, batch_first: bool = False, enforce_sort
     lens = _host_ints(lengths, "pack_padded_sequence: lengths")
     x = input.transpose(0, 1) if batch_first else input
     if x.ndim < 2:
-        raise ValueError(f"pack_padded_sequence: expected the input to be at least 2-D ({'B, T' if batch_first else 'T, B'}, *), "
-                         f"got {x.ndim}-D")
+        layout = "B, T" if batch_first else "T, B"
+        raise ValueError(f"pack_padded_sequence: expected the input to be at least 2-D ({layout}, *), got "
+                         f"{x.ndim}-D")
     T, B = x.shape[0], x.shape[1]
     if lens.size != B:
         raise ValueError(f"Expected `len(lengths)` to be equal to batch_size, but got {lens.size} (batch_size={B})")
