@@ -150,3 +150,31 @@ def test_embedding_gradient_of_gradient(backend, rng):
         y = F.embedding(idx, w, **kw)
         g1, = gn.autograd.grad((y * y).sum(), w, create_graph=True)
         np.testing.assert_allclose(to_numpy(g1), to_numpy(g0), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
+@pytest.mark.parametrize("cfg", [dict(), dict(bidirectional=True), dict(packed=True)])
+def test_recurrent_gradient_of_gradient(backend, rng, mode, cfg):
+    """(A stack of layers chains these nodes; one layer-direction each way is what is new.)"""
+    from gpunet.nn.utils import rnn as R
+
+    dev = backend.device.split(":")[0]
+    cfg = dict(cfg)
+    packed = cfg.pop("packed", False)
+    cls = {"lstm": nn.LSTM, "gru": nn.GRU}.get(mode, nn.RNN)
+    kw = dict(nonlinearity=mode[4:]) if mode.startswith("rnn") else {}
+    gn.manual_seed(0)
+    m = cls(2, 2, **kw, **cfg).double().to(dev)
+    names = [n for n, _ in m.named_parameters()]
+    x = gn.tensor(rng.standard_normal((2, 2, 2)), device=dev, requires_grad=True)  # (L, N, H_in)
+    ps = [gn.tensor(to_numpy(p), device=dev, requires_grad=True) for p in m.parameters()]
+
+    def fn(x, *w):
+        for n, p in zip(names, w):
+            m._parameters[n] = p
+        out, hn = m(R.pack_padded_sequence(x, [2, 1]) if packed else x)
+        o = out.data if packed else out
+        h = hn[0] if mode == "lstm" else hn
+        gs = gn.autograd.grad((o * o).sum() + (h * h).sum(), [x] + list(w), create_graph=True)
+        return gn.cat([g.reshape(-1) for g in gs])
+    assert gn.gradcheck(fn, [x] + ps, atol=1e-5, rtol=1e-3)

@@ -87,7 +87,8 @@ def not_implemented(fn):
         f"elementary functions, reductions, shape and indexing ops, matmul, einsum, linear (and fused "
         f"Sequential runs), the activations, softmax/log_softmax, dropout, pad, the pointwise and "
         f"classification losses, torch-style custom Functions, convolutions, pooling, interpolate, the "
-        f"batch/layer/RMS/group/instance norms, attention and embeddings. Write this part with those, or detach() its "
+        f"batch/layer/RMS/group/instance norms, attention, embeddings and the recurrent layers. Write this "
+        f"part with those, or detach() its "
         f"input if no gradient of a gradient must flow through it")
 
 

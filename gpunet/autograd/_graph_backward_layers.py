@@ -15,7 +15,9 @@ gradient penalty through a CNN), each by differentiating its forward rewritten w
 
 - attention (scaled dot-product, packed self-attention, the masked softmax): ``softmax(q kᵀ·scale + mask) v`` with
   the masks as ``where``/addition, forward's dropout mask as a constant and its fully masked rows kept at zero;
-- embedding: a row gather (``padding_idx`` and ``scale_grad_by_freq`` shape the gradient, not the values).
+- embedding: a row gather (``padding_idx`` and ``scale_grad_by_freq`` shape the gradient, not the values);
+- recurrent layers (RNN, LSTM, GRU, one layer-direction): the recurrence unrolled, per step two matmuls and
+  PyTorch's cell formulas.
 
 These rebuild the forward at a few times its memory; they run only with ``create_graph=True``.
 """
@@ -353,3 +355,54 @@ from ..functional.embedding import EmbeddingFunction  # noqa: E402
 for _cls, _m in {ScaledDotProductAttention: _sdpa, PackedSelfAttention: _packed_self_attention,
                  MaskedSoftmax: _masked_softmax, EmbeddingFunction: _embedding}.items():
     _cls.backward_graph = _m
+
+
+# ====================================================================== recurrent layers
+def _recurrent(self, g):
+    """The layer-direction unrolled: per step the gates from two matmuls and PyTorch's cell formulas."""
+    from ..functional.activation import ReLU, Sigmoid, Tanh
+    from ..functional.shape import Stack
+    from ..functional._rnn_layer import GATES
+
+    mode, reverse = self.mode, self.reverse
+    lstm, gru = mode == "lstm", mode == "gru"
+
+    def build(x, h0, c0, W_ih, W_hh, b_ih, b_hh):
+        L = x.shape[0]
+        H = W_hh.shape[1]
+        gx = matmul(x, W_ih.transpose(0, 1))
+        if b_ih is not None:
+            gx = gx + b_ih
+        h, c = h0, c0
+        states = [None] * (L + 1)
+        states[L if reverse else 0] = h0
+        for t in (range(L - 1, -1, -1) if reverse else range(L)):
+            gh = matmul(h, W_hh.transpose(0, 1))
+            if b_hh is not None:
+                gh = gh + b_hh
+            gt = gx[t]
+            if lstm:
+                a = gt + gh
+                i, f = Sigmoid.apply(a[:, :H]), Sigmoid.apply(a[:, H:2 * H])
+                gg, o = Tanh.apply(a[:, 2 * H:3 * H]), Sigmoid.apply(a[:, 3 * H:])
+                c = f * c + i * gg
+                h = o * Tanh.apply(c)
+            elif gru:
+                r = Sigmoid.apply(gt[:, :H] + gh[:, :H])
+                z = Sigmoid.apply(gt[:, H:2 * H] + gh[:, H:2 * H])
+                n = Tanh.apply(gt[:, 2 * H:] + r * gh[:, 2 * H:])
+                h = (1 - z) * n + z * h
+            else:
+                a = gt + gh
+                h = ReLU.apply(a) if mode == "rnn_relu" else Tanh.apply(a)
+            states[t if reverse else t + 1] = h
+        if lstm:
+            states.append(c)
+        return Stack.apply(*states, axis=0)
+    assert mode in GATES
+    return through_composite(self, g, build)
+
+
+from ..functional._rnn_layer import RecurrentLayer  # noqa: E402
+
+RecurrentLayer.backward_graph = _recurrent
