@@ -32,6 +32,7 @@ def _attach() -> None:
             _graph_backward_layers,
             _graph_backward_more,
             _graph_backward_nn,
+            _graph_backward_seq,
             _graph_backward_shape,
         )
 
