@@ -277,8 +277,10 @@ def test_error_messages():
         g((gn.zeros(3, 4, 10), [3, 2, 2, 1]))
     with pytest.raises(TypeError, match="expected the input as a Tensor"):
         g([[1.0] * 10])
-    with pytest.raises(NotImplementedError, match="proj_size"):
-        nn.LSTM(3, 4, proj_size=2)
+    with pytest.raises(ValueError, match="proj_size has to be smaller than hidden_size"):
+        nn.LSTM(3, 4, proj_size=4)
+    with pytest.raises(ValueError, match="only supported for LSTM"):
+        nn.RNNBase("gru", 3, 4, proj_size=2)
     with pytest.raises(ValueError, match="nonlinearity"):
         nn.RNN(3, 4, nonlinearity="sigmoid")
     with pytest.raises(ValueError, match="dropout should be a number in range"):

@@ -55,10 +55,11 @@ def _check_hidden(h, expected, name, label, batch_first, x_shape):
 
 
 def recurrent(mode: str, x, hx, weights, num_layers: int, bidirectional: bool, hidden_size: int,
-              input_size: int, batch_first: bool = False, dropout: float = 0.0, training: bool = False):
+              input_size: int, batch_first: bool = False, dropout: float = 0.0, training: bool = False,
+              proj_size: int = 0):
     """Run a stacked recurrent network; ``weights`` is the flat list (w_ih, w_hh, b_ih, b_hh) per layer and
-    direction in PyTorch's order (biases None without bias). Returns ``(output, h_n)`` or, for ``"lstm"``,
-    ``(output, (h_n, c_n))``, shaped as torch's."""
+    direction in PyTorch's order (biases None without bias; with ``proj_size``, an LSTM's w_hr after them).
+    Returns ``(output, h_n)`` or, for ``"lstm"``, ``(output, (h_n, c_n))``, shaped as torch's."""
     name = _NAMES[mode]
     ref = weights[0]
     from ..nn.utils.rnn import PackedSequence  # (gpunet.nn imports this module)
@@ -86,7 +87,9 @@ def recurrent(mode: str, x, hx, weights, num_layers: int, bidirectional: bool, h
         if not batched:
             x = x.reshape(x.shape[0], 1, x.shape[1])
         L, N = x.shape[0], x.shape[1]
-    exp = (D * num_layers, N, hidden_size) if batched else (D * num_layers, hidden_size)
+    out_size = proj_size or hidden_size  # the features of h (and of the output) per direction
+    exp = (D * num_layers, N, out_size) if batched else (D * num_layers, out_size)
+    exp_c = (D * num_layers, N, hidden_size) if batched else (D * num_layers, hidden_size)
     h0 = c0 = None
     if hx is not None:
         if lstm:
@@ -104,10 +107,25 @@ def recurrent(mode: str, x, hx, weights, num_layers: int, bidirectional: bool, h
             if not batched and h.ndim != 2:
                 raise RuntimeError(f"{name}: For unbatched 2-D input, hx should also be 2-D but got {h.ndim}-D "
                                    f"tensor")
-            _check_hidden(h, exp, name, label, batch_first, tuple(x.shape) if batched and packed is None else ())
+            _check_hidden(h, exp_c if label == "hidden[1]" else exp, name, label, batch_first,
+                          tuple(x.shape) if batched and packed is None else ())
         if not batched:
-            h0 = h0.reshape(D * num_layers, 1, hidden_size)
+            h0 = h0.reshape(D * num_layers, 1, out_size)
             c0 = c0.reshape(D * num_layers, 1, hidden_size) if lstm else None
+    if proj_size:
+        if packed is not None:
+            raise NotImplementedError("LSTM: proj_size > 0 with a PackedSequence input is not implemented; pad the "
+                                      "batch (pad_packed_sequence) and pass the tensor")
+        from . import _lstm_proj
+
+        output, h_n, c_n = _lstm_proj.run(x, h0, c0, weights, num_layers, D, lambda: _zeros(ref, N, proj_size),
+                                          lambda: _zeros(ref, N, hidden_size), dropout, training)
+        if not batched:
+            output = output.reshape(L, D * proj_size)
+            h_n, c_n = h_n.reshape(D * num_layers, proj_size), c_n.reshape(D * num_layers, hidden_size)
+        elif batch_first:
+            output = output.transpose(0, 1)
+        return output, (h_n, c_n)
     if packed is not None:
         from . import _rnn_packed
 

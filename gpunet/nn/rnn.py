@@ -28,9 +28,6 @@ class RNNBase(Module):
                  device=None, dtype=None):
         super().__init__()
         name = type(self).__name__
-        if proj_size:
-            raise NotImplementedError(f"{name}: proj_size={proj_size} (LSTM with projections) is not implemented; "
-                                      f"use proj_size=0 and a Linear layer on the output instead")
         if not isinstance(dropout, numbers.Number) or isinstance(dropout, bool) or not 0 <= dropout <= 1:
             raise ValueError("dropout should be a number in range [0, 1] representing the probability of an "
                              "element being zeroed")
@@ -43,6 +40,12 @@ class RNNBase(Module):
             raise ValueError(f"{name}: num_layers must be greater than zero, got {num_layers}")
         if input_size < 0:
             raise ValueError(f"{name}: input_size must be non-negative, got {input_size}")
+        if not isinstance(proj_size, numbers.Integral) or isinstance(proj_size, bool) or proj_size < 0:
+            raise ValueError("proj_size should be a positive integer or zero to disable projections")
+        if proj_size and mode != "lstm":
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        if proj_size and proj_size >= hidden_size:
+            raise ValueError("proj_size has to be smaller than hidden_size")
         if dropout > 0 and num_layers == 1:
             warnings.warn(f"dropout option adds dropout after all but last recurrent layer, so non-zero dropout "
                           f"expects num_layers greater than 1, but got dropout={dropout} and num_layers="
@@ -50,17 +53,20 @@ class RNNBase(Module):
         self.mode = mode
         self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
         self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
-        self.bidirectional, self.proj_size = bool(bidirectional), 0
+        self.bidirectional, self.proj_size = bool(bidirectional), int(proj_size)
         D = 2 if bidirectional else 1
         G = GATES[mode] * hidden_size
+        h_size = proj_size or hidden_size  # the recurrent state's features
         self._flat_weights_names = []
         for layer in range(num_layers):
             for d in range(D):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
-                in_size = input_size if layer == 0 else hidden_size * D
-                shapes = [("weight_ih", (G, in_size)), ("weight_hh", (G, hidden_size))]
+                in_size = input_size if layer == 0 else h_size * D
+                shapes = [("weight_ih", (G, in_size)), ("weight_hh", (G, h_size))]
                 if bias:
                     shapes += [("bias_ih", (G,)), ("bias_hh", (G,))]
+                if proj_size:
+                    shapes += [("weight_hr", (proj_size, hidden_size))]
                 for base, shape in shapes:
                     setattr(self, base + sfx, Parameter(empty(shape, device, dtype)))
                     self._flat_weights_names.append(base + sfx)
@@ -76,8 +82,8 @@ class RNNBase(Module):
 
     @property
     def all_weights(self):
-        """Per layer-direction, its parameters ``[w_ih, w_hh, b_ih, b_hh]`` (as torch)."""
-        n = 4 if self.bias else 2
+        """Per layer-direction, its parameters ``[w_ih, w_hh, b_ih, b_hh(, w_hr)]`` (as torch)."""
+        n = (4 if self.bias else 2) + (1 if self.proj_size else 0)
         ws = [getattr(self, k) for k in self._flat_weights_names]
         return [ws[i:i + n] for i in range(0, len(ws), n)]
 
@@ -88,14 +94,19 @@ class RNNBase(Module):
             for d in range(2 if self.bidirectional else 1):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
                 out += [p["weight_ih" + sfx], p["weight_hh" + sfx], p.get("bias_ih" + sfx), p.get("bias_hh" + sfx)]
+                if self.proj_size:
+                    out.append(p["weight_hr" + sfx])
         return out
 
     def forward(self, input, hx=None):
         return recurrent(self.mode, input, hx, self._weights(), self.num_layers, self.bidirectional,
-                         self.hidden_size, self.input_size, self.batch_first, self.dropout, self.training)
+                         self.hidden_size, self.input_size, self.batch_first, self.dropout, self.training,
+                         self.proj_size)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"
         if not self.bias:
@@ -133,7 +144,9 @@ class RNN(RNNBase):
 
 class LSTM(RNNBase):
     """LSTM with PyTorch's gate order (i, f, g, o): i, f, o = σ(·), g = tanh(·), c_t = f·c_{t−1} + i·g,
-    h_t = o·tanh(c_t). ``forward(input, (h_0, c_0)=None) -> (output, (h_n, c_n))``; ``proj_size`` must be 0."""
+    h_t = o·tanh(c_t). ``forward(input, (h_0, c_0)=None) -> (output, (h_n, c_n))``. ``proj_size`` P > 0:
+    h_t = W_hr·(o·tanh(c_t)) with ``weight_hr_l{k}`` (P, H); h_0, h_n and the output have P features per direction,
+    c_0 and c_n H (it runs as the unrolled recurrence of ordinary ops, see :mod:`gpunet.functional._lstm_proj`)."""
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0,
