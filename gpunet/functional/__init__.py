@@ -12,7 +12,7 @@ from .math import (abs, add, amax, amin, cat, clamp, clip, concatenate, div, exp
 from .math import (argsort, bmm, ceil, clamp_max, clamp_min, cos, cumprod, cumsum, einsum, expm1, floor, log1p,
                    logsumexp, maximum, minimum, mm, outer, prod, reciprocal, round, rsqrt, sign, sin, sort, square,
                    std, topk, trunc, var)
-from .nn_misc import cosine_similarity, norm, normalize, one_hot, pad
+from .nn_misc import cosine_similarity, norm, normalize, one_hot, pad, pairwise_distance
 from .normalization import batch_norm, instance_norm
 
 __all__ = list(_act_all) + list(_act_extra_all) + list(_loss_all) + [
@@ -32,10 +32,11 @@ from .pooling import avg_pool1d, avg_pool2d, max_pool1d, max_pool2d, max_unpool1
 from .adaptive import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d,  # noqa: E402
                        adaptive_max_pool2d)
 from .upsample import interpolate, upsample  # noqa: E402
-from .dropout import dropout2d  # noqa: E402
+from .dropout import dropout1d, dropout2d, dropout3d  # noqa: E402
 __all__ += ["avg_pool1d", "avg_pool2d", "max_pool1d", "max_pool2d", "max_unpool1d", "max_unpool2d",
             "adaptive_avg_pool1d", "adaptive_avg_pool2d",
-            "adaptive_max_pool1d", "adaptive_max_pool2d", "interpolate", "upsample", "dropout2d"]
+            "adaptive_max_pool1d", "adaptive_max_pool2d", "interpolate", "upsample", "dropout1d", "dropout2d",
+            "dropout3d", "pairwise_distance"]
 from .conv import conv1d, conv2d  # noqa: E402
 from .conv_transpose import conv_transpose1d, conv_transpose2d  # noqa: E402
 __all__ += ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]

@@ -10,7 +10,7 @@ from ..autograd.function import Function
 from . import _act_math as am
 from .activation import _apply, hardtanh
 
-__all__ = ["relu6", "selu", "mish", "hardswish", "logsigmoid", "glu", "prelu"]
+__all__ = ["relu6", "selu", "mish", "hardswish", "logsigmoid", "glu", "prelu", "softsign", "threshold"]
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -154,3 +154,19 @@ def prelu(input, weight):
     else:
         shape = (1,) * max(input.ndim, 1) if input.ndim else ()
     return PReLU.apply(input, weight, shape=shape)
+
+
+def softsign(input):
+    """x / (1 + |x|)."""
+    from .math import abs as _abs
+
+    return input / (1 + _abs(input))
+
+
+def threshold(input, threshold: float, value: float, inplace: bool = False):
+    """x where x > ``threshold``, else ``value``, as ``torch.nn.functional.threshold``."""
+    from .math import where
+
+    if inplace:
+        raise NotImplementedError("threshold: inplace=True is not supported; use the result (y = F.threshold(x, ...))")
+    return where(input > threshold, input, float(value))

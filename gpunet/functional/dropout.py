@@ -5,7 +5,7 @@ from ..autograd.function import Function
 from ..autograd.creation import as_tensor
 from ..autograd.tensor import Tensor
 
-__all__ = ["dropout", "dropout2d", "Dropout"]
+__all__ = ["dropout", "dropout1d", "dropout2d", "dropout3d", "Dropout"]
 
 
 class Dropout(Function):
@@ -59,3 +59,29 @@ def dropout2d(x, p: float = 0.5, training: bool = True) -> Tensor:
     if x.dtype.kind != "f":
         raise TypeError(f"dropout2d: expected a floating input, got dtype {x.dtype}")
     return Dropout.apply(x, p=p, mask_shape=tuple(x.shape[:2]) + (1,) * (x.ndim - 2))
+
+
+def _channel_dropout(op, x, p, training, ranks):
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{op}: probability p has to be between 0 and 1, got {p}")
+    batched, unbatched = ranks
+    if x.ndim not in ranks:
+        raise ValueError(f"{op}: expected a {unbatched}-D (unbatched) or {batched}-D input, got shape "
+                         f"{tuple(x.shape)} ({x.ndim}-D)")
+    if not training or p == 0.0:
+        return as_tensor(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating input, got dtype {x.dtype}")
+    lead = 2 if x.ndim == batched else 1  # the channel dim and the batch dim before it, if any
+    return Dropout.apply(x, p=p, mask_shape=tuple(x.shape[:lead]) + (1,) * (x.ndim - lead))
+
+
+def dropout1d(x, p: float = 0.5, training: bool = True) -> Tensor:
+    """Channel dropout of (N, C, L) or unbatched (C, L), as ``torch.nn.functional.dropout1d``."""
+    return _channel_dropout("dropout1d", x, p, training, (3, 2))
+
+
+def dropout3d(x, p: float = 0.5, training: bool = True) -> Tensor:
+    """Channel dropout of (N, C, D, H, W) or unbatched (C, D, H, W), as ``torch.nn.functional.dropout3d``."""
+    return _channel_dropout("dropout3d", x, p, training, (5, 4))

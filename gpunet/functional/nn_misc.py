@@ -190,3 +190,9 @@ def pad(input, pad, mode: str = "constant", value: float | None = None):
             j = j % size
         out = IndexSelect.apply(out, be.asarray(j.astype(np.int64)), dim=d)
     return out
+
+
+def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False):
+    """‖x1 − x2 + eps‖_p over the last dim, as ``torch.nn.functional.pairwise_distance`` (the operands
+    broadcast)."""
+    return norm(x1 - x2 + eps, p, -1, keepdim=keepdim)

@@ -36,6 +36,13 @@ __all__ += ["MaxPool1d", "MaxPool2d", "MaxUnpool1d", "MaxUnpool2d", "AvgPool1d",
             "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Unflatten", "Upsample",
             "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle", "Dropout2d", "BatchNorm2d"]
 from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d  # noqa: E402
+from .activation import Softmax2d, Softsign, Threshold  # noqa: E402
+from .distance import CosineSimilarity, PairwiseDistance  # noqa: E402
+from .dropout import Dropout1d, Dropout3d  # noqa: E402
+__all__ += ["Softmax2d", "Softsign", "Threshold", "CosineSimilarity", "PairwiseDistance", "Dropout1d", "Dropout3d"]
+from . import padding as _padding  # noqa: E402
+from .padding import *  # noqa: E402,F401,F403
+__all__ += list(_padding.__all__)
 __all__ += ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
 from .rnn import GRU, LSTM, RNN, RNNBase  # noqa: E402
 from .rnn_cells import GRUCell, LSTMCell, RNNCell, RNNCellBase  # noqa: E402

@@ -1,10 +1,10 @@
 """Dropout."""
 from __future__ import annotations
 
-from ..functional.dropout import dropout, dropout2d
+from ..functional.dropout import dropout, dropout1d, dropout2d, dropout3d
 from .module import Module
 
-__all__ = ["Dropout", "Dropout2d"]
+__all__ = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d"]
 
 
 class Dropout(Module):
@@ -30,3 +30,17 @@ class Dropout2d(Dropout):
 
     def forward(self, x):
         return dropout2d(x, self.p, self.training)
+
+
+class Dropout1d(Dropout):
+    """Channel dropout of (N, C, L) or (C, L), as ``torch.nn.Dropout1d``."""
+
+    def forward(self, x):
+        return dropout1d(x, self.p, self.training)
+
+
+class Dropout3d(Dropout):
+    """Channel dropout of (N, C, D, H, W) or (C, D, H, W), as ``torch.nn.Dropout3d``."""
+
+    def forward(self, x):
+        return dropout3d(x, self.p, self.training)
