@@ -152,6 +152,7 @@ def test_embedding_gradient_of_gradient(backend, rng):
         np.testing.assert_allclose(to_numpy(g1), to_numpy(g0), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.slow  # ~25 s in all on 2 cores: run by .ci/run's pytest -m slow
 @pytest.mark.parametrize("mode", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
 @pytest.mark.parametrize("cfg", [dict(), dict(bidirectional=True), dict(packed=True)])
 def test_recurrent_gradient_of_gradient(backend, rng, mode, cfg):
