@@ -45,6 +45,7 @@ from .group_norm import group_norm  # noqa: E402
 __all__ += ["layer_norm", "rms_norm", "group_norm", "instance_norm"]
 from .embedding import embedding  # noqa: E402
 from .embedding_bag import embedding_bag  # noqa: E402
-__all__ += ["embedding", "embedding_bag"]
+from .fold import fold, unfold  # noqa: E402
+__all__ += ["embedding", "embedding_bag", "fold", "unfold"]
 from .attention import scaled_dot_product_attention  # noqa: E402
 __all__ += ["scaled_dot_product_attention"]

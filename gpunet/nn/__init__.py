@@ -28,13 +28,14 @@ __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Par
            "BCELoss", "BCEWithLogitsLoss", "GaussianNLLLoss", "MultiMarginLoss", "SmoothL1Loss", "HuberLoss", "KLDivLoss", "functional", "init", "utils"]
 from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d,  # noqa: E402
                       AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d, MaxUnpool1d, MaxUnpool2d)
-from .shape import (PixelShuffle, PixelUnshuffle, Unflatten, Upsample, UpsamplingBilinear2d,  # noqa: E402
-                    UpsamplingNearest2d)
+from .shape import (Fold, PixelShuffle, PixelUnshuffle, Unflatten, Unfold, Upsample,  # noqa: E402
+                    UpsamplingBilinear2d, UpsamplingNearest2d)
 from .dropout import Dropout2d  # noqa: E402
 from .normalization import BatchNorm2d  # noqa: E402
 __all__ += ["MaxPool1d", "MaxPool2d", "MaxUnpool1d", "MaxUnpool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
             "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Unflatten", "Upsample",
-            "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle", "Dropout2d", "BatchNorm2d"]
+            "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle", "Dropout2d", "BatchNorm2d",
+            "Fold", "Unfold"]
 from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d  # noqa: E402
 from .activation import Softmax2d, Softsign, Threshold  # noqa: E402
 from .distance import CosineSimilarity, PairwiseDistance  # noqa: E402
