@@ -193,6 +193,14 @@ def _separable(self, g):
     return through_composite(self, g, build)
 
 
+def _affine(y, w, b, bshape):
+    if w is not None:
+        y = y * reshape(w, bshape)
+    if b is not None:
+        y = y + reshape(b, bshape)
+    return y
+
+
 def _normalise(x, axes, eps):
     mean = x.mean(axis=axes, keepdims=True)
     d = x - mean
@@ -210,11 +218,7 @@ def _batch_norm(self, g):
             y = _normalise(x, axes, eps)
         else:
             y = (x - reshape(rm, bshape)) / sqrt(reshape(rv, bshape) + eps)
-        if w is not None:
-            y = y * reshape(w, bshape)
-        if b is not None:
-            y = y + reshape(b, bshape)
-        return y
+        return _affine(y, w, b, bshape)
     return through_composite(self, g, build)
 
 
@@ -228,11 +232,7 @@ def _layer_norm(self, g):
             y = x2 / sqrt((x2 * x2).mean(axis=1, keepdims=True) + eps)
         else:
             y = _normalise(x2, (1,), eps)
-        if w is not None:
-            y = y * reshape(w, (1, d))
-        if b is not None:
-            y = y + reshape(b, (1, d))
-        return reshape(y, tuple(shape))
+        return reshape(_affine(y, w, b, (1, d)), tuple(shape))
     return through_composite(self, g, build)
 
 
@@ -242,12 +242,7 @@ def _group_norm(self, g):
     def build(x, w, b):
         n, c = shape[0], shape[1]
         y = reshape(_normalise(reshape(x, (n, G, -1)), (2,), eps), tuple(shape))
-        bshape = (1, c) + (1,) * (len(shape) - 2)
-        if w is not None:
-            y = y * reshape(w, bshape)
-        if b is not None:
-            y = y + reshape(b, bshape)
-        return y
+        return _affine(y, w, b, (1, c) + (1,) * (len(shape) - 2))
     return through_composite(self, g, build)
 
 

@@ -48,40 +48,29 @@ def dropout2d(x, p: float = 0.5, training: bool = True) -> Tensor:
     """Channel dropout, as ``torch.nn.functional.dropout2d``: in training each channel (plane) of (N, C, H, W) is
     zeroed whole with probability p and the others scaled by 1/(1 − p); a 3-D input is read as (N, C, L), one mask
     value per (n, c). Not training, or p = 0: ``x`` unchanged."""
-    p = float(p)
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout2d: probability p has to be between 0 and 1, got {p}")
-    if x.ndim not in (3, 4):
-        raise ValueError(f"dropout2d: expected a 3-D (N, C, L) or 4-D (N, C, H, W) input, got shape "
-                         f"{tuple(x.shape)} ({x.ndim}-D)")
-    if not training or p == 0.0:
-        return as_tensor(x)
-    if x.dtype.kind != "f":
-        raise TypeError(f"dropout2d: expected a floating input, got dtype {x.dtype}")
-    return Dropout.apply(x, p=p, mask_shape=tuple(x.shape[:2]) + (1,) * (x.ndim - 2))
+    return _channel_dropout("dropout2d", x, p, training, {3: 2, 4: 2}, "a 3-D (N, C, L) or 4-D (N, C, H, W)")
 
 
-def _channel_dropout(op, x, p, training, ranks):
+def _channel_dropout(op, x, p, training, lead, layouts):
+    """Dropout of whole channels; ``lead[ndim]``: the leading dims that get one mask value each."""
     p = float(p)
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"{op}: probability p has to be between 0 and 1, got {p}")
-    batched, unbatched = ranks
-    if x.ndim not in ranks:
-        raise ValueError(f"{op}: expected a {unbatched}-D (unbatched) or {batched}-D input, got shape "
-                         f"{tuple(x.shape)} ({x.ndim}-D)")
+    if x.ndim not in lead:
+        raise ValueError(f"{op}: expected {layouts} input, got shape {tuple(x.shape)} ({x.ndim}-D)")
     if not training or p == 0.0:
         return as_tensor(x)
     if x.dtype.kind != "f":
         raise TypeError(f"{op}: expected a floating input, got dtype {x.dtype}")
-    lead = 2 if x.ndim == batched else 1  # the channel dim and the batch dim before it, if any
-    return Dropout.apply(x, p=p, mask_shape=tuple(x.shape[:lead]) + (1,) * (x.ndim - lead))
+    k = lead[x.ndim]
+    return Dropout.apply(x, p=p, mask_shape=tuple(x.shape[:k]) + (1,) * (x.ndim - k))
 
 
 def dropout1d(x, p: float = 0.5, training: bool = True) -> Tensor:
     """Channel dropout of (N, C, L) or unbatched (C, L), as ``torch.nn.functional.dropout1d``."""
-    return _channel_dropout("dropout1d", x, p, training, (3, 2))
+    return _channel_dropout("dropout1d", x, p, training, {3: 2, 2: 1}, "a 2-D (unbatched) or 3-D")
 
 
 def dropout3d(x, p: float = 0.5, training: bool = True) -> Tensor:
     """Channel dropout of (N, C, D, H, W) or unbatched (C, D, H, W), as ``torch.nn.functional.dropout3d``."""
-    return _channel_dropout("dropout3d", x, p, training, (5, 4))
+    return _channel_dropout("dropout3d", x, p, training, {5: 2, 4: 1}, "a 4-D (unbatched) or 5-D")
