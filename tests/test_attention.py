@@ -389,8 +389,6 @@ def test_mha_layout_and_init():
 def test_mha_errors_say_what_is_expected(rng):
     with pytest.raises(ValueError, match="embed_dim must be divisible by num_heads.*embed_dim=10.*num_heads=3"):
         nn.MultiheadAttention(10, 3)
-    with pytest.raises(NotImplementedError, match="add_bias_kv"):
-        nn.MultiheadAttention(8, 2, add_bias_kv=True)
     m = nn.MultiheadAttention(8, 2, batch_first=True)
     x = tens(rng.standard_normal((2, 5, 8)), np.float32)
     with pytest.raises(ValueError, match=r"query must have 8 features.*\(2, 5, 6\)"):

@@ -17,7 +17,10 @@ from .. import init
 from ..autograd.tensor import Tensor
 from ..functional import attention as FA
 from ..functional.dropout import dropout as _dropout
+from ..autograd.creation import zeros
 from ..functional.linear import linear
+from ..functional.math import cat
+from ..functional.nn_misc import pad
 from .linear import Linear
 from .module import Module
 from .parameter import Parameter, empty
@@ -68,6 +71,22 @@ def _merge_masks(attn_mask, kpm, n, heads, length, src_len, dtype):
     return a + p if _grad_tensor(a) or _grad_tensor(p) else _raw(a) + _raw(p)
 
 
+def _pad_mask(m, extra: int):
+    """A key_padding_mask / attn_mask with ``extra`` unmasked key positions appended (as torch pads them)."""
+    if m is None:
+        return None
+    if isinstance(m, Tensor):
+        return pad(m, (0, extra)) if np.dtype(m.dtype) != np.bool_ else Tensor._make(_pad_raw(m.data, extra), False,
+                                                                                     None)
+    return _pad_raw(m, extra)
+
+
+def _pad_raw(a, extra):
+    xp = _backend.backend_of((a,)).xp
+    widths = [(0, 0)] * (a.ndim - 1) + [(0, extra)]
+    return xp.pad(a, widths, mode="constant", constant_values=False if a.dtype == np.bool_ else 0)
+
+
 def _split_heads(x, heads, batch_first):
     """(N, L, E) / (L, N, E) -> (N, H, L, D) views."""
     d0, d1, e = x.shape
@@ -95,8 +114,9 @@ class MultiheadAttention(Module):
     (N·num_heads, L, S): bool True means *masked out* (the inverse of ``scaled_dot_product_attention``), float is
     added. ``forward`` returns ``(output, weights)``: weights (N, L, S) averaged over heads, (N, H, L, S) with
     ``average_attn_weights=False``, None with ``need_weights=False``. A query with every key masked gives NaN when
-    the weights are returned and zeros otherwise, as torch (training mode). ``add_bias_kv`` and ``add_zero_attn``
-    are not supported.
+    the weights are returned and zeros otherwise, as torch (training mode). ``add_bias_kv`` appends a learnt key
+    and value (``bias_k``, ``bias_v``, (1, 1, E), xavier-normal) to every sequence, ``add_zero_attn`` a zero one
+    after the heads are split; the masks get those positions unmasked, as torch.
     """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
@@ -110,9 +130,6 @@ class MultiheadAttention(Module):
             raise ValueError(f"MultiheadAttention: embed_dim must be divisible by num_heads, got embed_dim="
                              f"{embed_dim} and num_heads={num_heads}; pick num_heads among the divisors of "
                              f"{embed_dim}")
-        if add_bias_kv or add_zero_attn:
-            raise NotImplementedError("MultiheadAttention: add_bias_kv and add_zero_attn are not supported; pad "
-                                      "key/value (and the masks) yourself instead")
         if not 0.0 <= dropout <= 1.0:
             raise ValueError(f"MultiheadAttention: dropout probability has to be between 0 and 1, got {dropout}")
         self.embed_dim, self.num_heads = int(embed_dim), int(num_heads)
@@ -137,8 +154,12 @@ class MultiheadAttention(Module):
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = NonDynamicallyQuantizableLinear(E, E, bias=bias, device=device, dtype=dtype)
-        self.bias_k = self.bias_v = None
-        self.add_zero_attn = False
+        if add_bias_kv:
+            self.bias_k = Parameter(empty((1, 1, E), device, dtype))
+            self.bias_v = Parameter(empty((1, 1, E), device, dtype))
+        else:
+            self.bias_k = self.bias_v = None
+        self.add_zero_attn = bool(add_zero_attn)
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
@@ -151,6 +172,9 @@ class MultiheadAttention(Module):
         if self.in_proj_bias is not None:
             init.zeros_(self.in_proj_bias)
             init.zeros_(self.out_proj.bias)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
 
     def extra_repr(self) -> str:
         s = f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
@@ -177,6 +201,10 @@ class MultiheadAttention(Module):
         src_len = key.shape[1] if bf else key.shape[0]
         H = self.num_heads
         self._check_masks(key_padding_mask, attn_mask, n, length, src_len, query.dtype, batched)
+        extra = (self.bias_k is not None) + self.add_zero_attn  # key/value positions appended to every sequence
+        if extra:
+            attn_mask, key_padding_mask = _pad_mask(attn_mask, extra), _pad_mask(key_padding_mask, extra)
+            src_len += extra
         if is_causal and attn_mask is None:
             raise RuntimeError("MultiheadAttention: is_causal=True needs attn_mask (is_causal is a hint that "
                                "attn_mask is the causal mask); pass attn_mask=nn.Transformer."
@@ -188,13 +216,21 @@ class MultiheadAttention(Module):
         p = self.dropout if self.training else 0.0
         scale = 1.0 / math.sqrt(self.head_dim)
         weights = None
-        if same and self._qkv_same_embed_dim and not need_weights:
+        if same and self._qkv_same_embed_dim and not need_weights and not extra:
             qkv = linear(query, self.in_proj_weight, self.in_proj_bias)
             o = FA.PackedSelfAttention.apply(qkv, mask, heads=H, batch_first=bf, scale=scale, causal=causal,
                                              dropout_p=p, safe=True)
         else:
             q, k, v = self._in_projection(query, key, value, same, kv_same)
+            if self.bias_k is not None:  # one learnt key and value appended to every sequence
+                axis = 1 if bf else 0
+                reps = (n, 1, 1) if bf else (1, n, 1)
+                k = cat([k, self.bias_k.repeat(*reps)], dim=axis)
+                v = cat([v, self.bias_v.repeat(*reps)], dim=axis)
             q, k, v = (_split_heads(t, H, bf) for t in (q, k, v))
+            if self.add_zero_attn:  # and a zero key and value, after them
+                z = zeros(n, H, 1, self.head_dim, dtype=k.dtype, device=k.device)
+                k, v = cat([k, z], dim=2), cat([v, z], dim=2)
             if need_weights:
                 s = q @ k.transpose(-1, -2)
                 w = FA.masked_softmax(s, mask, scale=scale, safe=False)
