@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from ..functional.activation import Sigmoid, Tanh
 from ..functional.math import matmul
-from .dropout import dropout as _dropout
-from .shape import Concatenate, Stack
+from .recurrent import stack_layers
+from .shape import Stack
 
 
 def _direction(inp, h, c, w_ih, w_hh, b_ih, b_hh, w_hr, reverse: bool):
@@ -35,19 +35,9 @@ def _direction(inp, h, c, w_ih, w_hh, b_ih, b_hh, w_hr, reverse: bool):
 def run(x, h0, c0, weights, num_layers: int, D: int, zeros_h, zeros_c, dropout: float, training: bool):
     """``(output (L, N, D·P), h_n (D·layers, N, P), c_n (D·layers, N, H))`` for time-major ``x``; ``weights``:
     (w_ih, w_hh, b_ih, b_hh, w_hr) per layer and direction; ``zeros_h()``/``zeros_c()`` the default states."""
-    hs, cs = [], []
-    inp = x
-    for layer in range(num_layers):
-        outs = []
-        for d in range(D):
-            k = layer * D + d
-            h = h0[k] if h0 is not None else zeros_h()
-            c = c0[k] if c0 is not None else zeros_c()
-            out, h, c = _direction(inp, h, c, *weights[5 * k:5 * k + 5], reverse=d == 1)
-            outs.append(out)
-            hs.append(h)
-            cs.append(c)
-        inp = outs[0] if D == 1 else Concatenate.apply(*outs, axis=2)
-        if training and dropout > 0 and layer < num_layers - 1:
-            inp = _dropout(inp, dropout, True)
-    return inp, Stack.apply(*hs, axis=0), Stack.apply(*cs, axis=0)
+    def direction(inp, k, reverse):
+        h = h0[k] if h0 is not None else zeros_h()
+        c = c0[k] if c0 is not None else zeros_c()
+        return _direction(inp, h, c, *weights[5 * k:5 * k + 5], reverse=reverse)
+    out, hs, cs = stack_layers(x, num_layers, D, direction, dropout, training)
+    return out, Stack.apply(*hs, axis=0), Stack.apply(*cs, axis=0)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._rnn_layer import RecurrentLayer
-from .dropout import dropout as _dropout
 from .indexing import index_select
+from .recurrent import stack_layers
 from .shape import Concatenate, Stack
 
 
@@ -85,25 +85,12 @@ def run(mode, data, batch_sizes, sorted_indices, unsorted_indices, h0, c0, weigh
     if sorted_indices is not None and h0 is not None:
         h0 = index_select(h0, 1, sorted_indices)
         c0 = index_select(c0, 1, sorted_indices) if lstm else None
-    zero = None
-    hs, cs = [], []
-    inp = data
-    for layer in range(num_layers):
-        outs = []
-        for d in range(D):
-            k = layer * D + d
-            if h0 is None:
-                zero = zeros(N) if zero is None else zero
-                hk, ck = zero, (zero if lstm else None)
-            else:
-                hk, ck = h0[k], (c0[k] if lstm else None)
-            out, h, c = _direction(mode, inp, segs, offsets, hk, ck, weights[4 * k:4 * k + 4], d == 1)
-            outs.append(out)
-            hs.append(h)
-            cs.append(c)
-        inp = outs[0] if D == 1 else Concatenate.apply(*outs, axis=1)
-        if training and dropout > 0 and layer < num_layers - 1:
-            inp = _dropout(inp, dropout, True)
+    zero = zeros(N) if h0 is None else None
+
+    def direction(inp, k, reverse):
+        hk, ck = (zero, zero if lstm else None) if h0 is None else (h0[k], c0[k] if lstm else None)
+        return _direction(mode, inp, segs, offsets, hk, ck, weights[4 * k:4 * k + 4], reverse)
+    inp, hs, cs = stack_layers(data, num_layers, D, direction, dropout, training)
     h_n = Stack.apply(*hs, axis=0)
     c_n = Stack.apply(*cs, axis=0) if lstm else None
     if unsorted_indices is not None:

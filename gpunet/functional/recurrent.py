@@ -15,7 +15,7 @@ from ._rnn_layer import GATES, RecurrentLayer
 from .dropout import dropout as _dropout
 from .shape import Concatenate, Stack
 
-__all__ = ["check_input_tensor", "recurrent", "recurrent_cell"]
+__all__ = ["check_input_tensor", "recurrent", "recurrent_cell", "stack_layers"]
 
 _NAMES = {"rnn_tanh": "RNN", "rnn_relu": "RNN", "lstm": "LSTM", "gru": "GRU"}
 
@@ -134,34 +134,14 @@ def recurrent(mode: str, x, hx, weights, num_layers: int, bidirectional: bool, h
                                          lambda n: _zeros(ref, n, hidden_size))
         out = PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
         return (out, (h_n, c_n)) if lstm else (out, h_n)
-    zero = None
-    hs, cs = [], []
-    inp = x
-    for layer in range(num_layers):
-        outs = []
-        for d in range(D):
-            k = layer * D + d
-            w_ih, w_hh, b_ih, b_hh = weights[4 * k:4 * k + 4]
-            if h0 is None:
-                if zero is None:
-                    zero = _zeros(ref, N, hidden_size)
-                hk, ck = zero, (zero if lstm else None)
-            else:
-                hk, ck = h0[k], (c0[k] if lstm else None)
-            S = RecurrentLayer.apply(inp, hk, ck, w_ih, w_hh, b_ih, b_hh, mode=mode, reverse=d == 1)
-            if d == 0:
-                outs.append(S[1:L + 1])
-                hs.append(S[L])
-            else:
-                outs.append(S[0:L])
-                hs.append(S[0])
-            if lstm:
-                cs.append(S[L + 1])
-        out = outs[0] if D == 1 else Concatenate.apply(*outs, axis=2)
-        if training and dropout > 0 and layer < num_layers - 1:
-            out = _dropout(out, dropout, True)
-        inp = out
-    output = inp
+    zero = _zeros(ref, N, hidden_size) if h0 is None else None
+
+    def direction(inp, k, reverse):
+        hk, ck = (zero, zero if lstm else None) if h0 is None else (h0[k], c0[k] if lstm else None)
+        S = RecurrentLayer.apply(inp, hk, ck, *weights[4 * k:4 * k + 4], mode=mode, reverse=reverse)
+        out, h = (S[0:L], S[0]) if reverse else (S[1:L + 1], S[L])
+        return out, h, (S[L + 1] if lstm else None)
+    output, hs, cs = stack_layers(x, num_layers, D, direction, dropout, training)
     h_n = hs[0].reshape(1, N, hidden_size) if len(hs) == 1 else Stack.apply(*hs, axis=0)
     c_n = None
     if lstm:
@@ -173,6 +153,24 @@ def recurrent(mode: str, x, hx, weights, num_layers: int, bidirectional: bool, h
     elif batch_first:
         output = output.transpose(0, 1)
     return (output, (h_n, c_n)) if lstm else (output, h_n)
+
+
+def stack_layers(inp, num_layers: int, D: int, direction, dropout: float, training: bool):
+    """``(output, [h_n], [c_n])`` of the stacked network: per layer the ``D`` directions' outputs of
+    ``direction(inp, k, reverse) -> (out, h, c)`` (k = layer·D + d) joined along the last axis, dropout between
+    layers in training; the final states in PyTorch's order."""
+    hs, cs = [], []
+    for layer in range(num_layers):
+        outs = []
+        for d in range(D):
+            out, h, c = direction(inp, layer * D + d, d == 1)
+            outs.append(out)
+            hs.append(h)
+            cs.append(c)
+        inp = outs[0] if D == 1 else Concatenate.apply(*outs, axis=outs[0].ndim - 1)
+        if training and dropout > 0 and layer < num_layers - 1:
+            inp = _dropout(inp, dropout, True)
+    return inp, hs, cs
 
 
 def _zeros(ref: Tensor, n: int, h: int):
