@@ -23,7 +23,9 @@ import numpy as np
 
 from ..functional.adaptive import AdaptiveAvgPool, AdaptiveMaxPool
 from ..functional.conv import ConvNd
+from ..functional._conv_geometry import conv_out_size
 from ..functional.conv_transpose import ConvTranspose2dFn
+from ..functional.fold import windows
 from ..functional.group_norm import GroupNormFunction
 from ..functional.layer_norm import LayerNormFunction
 from ..functional.normalization import BatchNorm
@@ -36,27 +38,14 @@ from ..functional.shape import getitem
 from ._graph_backward import const, through_composite
 
 
-def _arr(fn, a):
-    return fn.backend.asarray(a)
-
-
-def _windows(fn, xp4, kh, kw, sh, sw, dh, dw, oh, ow):
-    """(N, C, kh, kw, OH, OW): the windows of the padded ``xp4`` (a Tensor), gathered."""
-    I = np.arange(kh)[:, None] * dh + np.arange(oh)[None, :] * sh  # (kh, OH)
-    J = np.arange(kw)[:, None] * dw + np.arange(ow)[None, :] * sw  # (kw, OW)
-    index = (slice(None), slice(None), _arr(fn, I[:, None, :, None]), _arr(fn, J[None, :, None, :]))
-    return getitem(xp4, index)
-
-
 def _conv4(fn, x4, W4, b, geo, groups):
     """The convolution of x4 (N, C, H, W) by W4 (O, C/G, kh, kw) (+ b) with ``geo``, as differentiable ops."""
     kh, kw, sh, sw, pt, pb, pl, pr, dh, dw = geo
     n, c, h, w = x4.shape
     o = W4.shape[0]
-    oh = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1
-    ow = (w + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    oh, ow = conv_out_size(h, kh, sh, pt, pb, dh), conv_out_size(w, kw, sw, pl, pr, dw)
     xp4 = pad(x4, (pl, pr, pt, pb)) if pt or pb or pl or pr else x4
-    cols = _windows(fn, xp4, kh, kw, sh, sw, dh, dw, oh, ow)
+    cols = windows(xp4, (kh, kw), (dh, dw), (sh, sw), (oh, ow))
     G = groups
     cols = reshape(cols, (n, G, (c // G) * kh * kw, oh * ow))
     y = matmul(reshape(W4, (G, o // G, (c // G) * kh * kw)), cols)
@@ -153,7 +142,7 @@ def _avg_pool(self, g):
     def build(x):
         x3 = reshape(x, (-1, 1, H, W))
         xp4 = pad(x3, (pw, right, ph, bottom)) if ph or pw or bottom or right else x3
-        cols = _windows(self, xp4, kh, kw, sh, sw, dh, dw, oh, ow)  # (B, 1, kh, kw, OH, OW)
+        cols = windows(xp4, (kh, kw), (dh, dw), (sh, sw), (oh, ow))  # (B, 1, kh, kw, OH, OW)
         return reshape(cols.sum(axis=(1, 2, 3)) * inv, tuple(g.shape))
     return through_composite(self, g, build)
 
@@ -165,7 +154,7 @@ def _window_counts(fn, H, W):
     cols = np.arange(ow)[:, None] * sw - pw + np.arange(kw)[None, :] * dw
     rc = ((rows >= 0) & (rows < H)).sum(axis=1)
     cc = ((cols >= 0) & (cols < W)).sum(axis=1)
-    return fn.backend.asarray((rc[:, None] * cc[None, :])[None].astype(np.dtype(fn.backend.xp.float64)))
+    return fn.backend.asarray((rc[:, None] * cc[None, :])[None].astype(np.float64))
 
 
 def _adaptive_avg(self, g):

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..autograd.creation import as_tensor, zeros
 from ..autograd.tensor import Tensor
-from ._conv_geometry import tuple_arg
+from ._conv_geometry import conv_out_size, tuple_arg
 from .indexing import scatter_add
 from .nn_misc import pad
 from .shape import getitem
@@ -28,7 +28,7 @@ def _geometry(kernel_size, dilation, padding, stride, fn):
 
 
 def _blocks(hw, k, d, p, s, fn):
-    out = tuple((n + 2 * pp - dd * (kk - 1) - 1) // ss + 1 for n, kk, dd, pp, ss in zip(hw, k, d, p, s))
+    out = tuple(conv_out_size(n, kk, ss, pp, pp, dd) for n, kk, dd, pp, ss in zip(hw, k, d, p, s))
     if min(out) <= 0:
         raise RuntimeError(f"{fn}: the kernel {k} (dilation {d}) does not fit the padded input {tuple(hw)} (padding "
                            f"{p}): no block; use a smaller kernel or more padding")
@@ -48,6 +48,14 @@ def _backend(t):
     return _b.backend_of((t.data,))
 
 
+def windows(xp4, kernel, dilation, stride, out) -> Tensor:
+    """(N, C, kh, kw, OH, OW): the windows of the (already padded) ``xp4`` (N, C, H, W) at the ``out`` = (OH, OW)
+    output positions, gathered by advanced indexing (differentiable, double backward too)."""
+    be = _backend(xp4)
+    I, J = _index(kernel, dilation, stride, out)
+    return getitem(xp4, (slice(None), slice(None), be.asarray(I), be.asarray(J)))
+
+
 def unfold(input, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """(N, C, H, W) or (C, H, W) -> (N, C·kh·kw, L) or (C·kh·kw, L): the sliding blocks as columns."""
     fn = "unfold"
@@ -61,10 +69,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     n, c, h, w = x4.shape
     out = _blocks((h, w), k, d, p, s, fn)
     xp4 = pad(x4, (p[1], p[1], p[0], p[0])) if p[0] or p[1] else x4
-    be = _backend(x4)
-    I, J = _index(k, d, s, out)
-    cols = getitem(xp4, (slice(None), slice(None), be.asarray(I), be.asarray(J)))  # (N, C, kh, kw, OH, OW)
-    cols = cols.reshape(n, c * k[0] * k[1], out[0] * out[1])
+    cols = windows(xp4, k, d, s, out).reshape(n, c * k[0] * k[1], out[0] * out[1])
     return cols[0] if unbatched else cols
 
 
