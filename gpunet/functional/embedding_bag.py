@@ -55,9 +55,9 @@ def _bags(x, offsets, include_last_offset: bool, op: str):
                          f"{off.tolist()}")
     ends = off[1:] if include_last_offset else np.append(off[1:], n)
     starts = off[:-1] if include_last_offset else off
-    bag = np.full(n, -1, dtype=np.int64)
-    for k, (s, e) in enumerate(zip(starts, ends)):
-        bag[s:e] = k
+    bag = np.full(n, -1, dtype=np.int64)  # (past the last end, with include_last_offset: in no bag)
+    if starts.size:  # the bags are consecutive from position 0
+        bag[:ends[-1]] = np.repeat(np.arange(starts.size, dtype=np.int64), ends - starts)
     return x, bag, len(starts)
 
 
@@ -98,10 +98,9 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
         if longest == 0:
             return zeros(nbags, d, dtype=dt, device=dev)
         pos = np.full((nbags, longest), flat.shape[0], dtype=np.int64)  # the −inf row by default
-        fill = np.zeros(nbags, np.int64)
-        for i in np.flatnonzero(valid):
-            pos[bag[i], fill[bag[i]]] = i
-            fill[bag[i]] += 1
+        kept = np.flatnonzero(valid)
+        kb = bag[kept]  # non-decreasing: bags are consecutive
+        pos[kb, np.arange(kept.size) - np.searchsorted(kb, kb)] = kept  # each entry's rank in its bag
         ext = Concatenate.apply(rows, full((1, d), -np.inf, dtype=dt, device=dev), axis=0)
         blocks = index_select(ext, 0, tensor(pos.reshape(-1), device=dev)).reshape(nbags, longest, d)
         out = amax(blocks, dim=1)

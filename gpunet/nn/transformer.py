@@ -49,6 +49,13 @@ def _activation_code(activation):
     return None, activation
 
 
+def self_attention(layer, x, attn_mask, key_padding_mask, is_causal):
+    """``dropout1(self_attn(x, x, x)[0])`` of an encoder or decoder ``layer``."""
+    x = layer.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False,
+                        is_causal=is_causal)[0]
+    return layer.dropout1(x)
+
+
 def feed_forward(layer, x):
     """``linear2(dropout(activation(linear1(x))))`` of an encoder or decoder ``layer`` (the activation fused with
     linear1 when it is relu or gelu)."""
@@ -100,9 +107,7 @@ class TransformerEncoderLayer(Module):
         return x
 
     def _sa_block(self, x, attn_mask, key_padding_mask, is_causal):
-        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False,
-                           is_causal=is_causal)[0]
-        return self.dropout1(x)
+        return self_attention(self, x, attn_mask, key_padding_mask, is_causal)
 
     def _ff_block(self, x):
         return self.dropout2(feed_forward(self, x))

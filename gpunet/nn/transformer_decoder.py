@@ -14,7 +14,7 @@ from .layer_norm import LayerNorm
 from .linear import Linear
 from .module import Module
 from .transformer import (TransformerEncoder, TransformerEncoderLayer, _activation_code, _is_causal_mask,
-                          _seq_len, feed_forward, generate_square_subsequent_mask)
+                          _seq_len, feed_forward, generate_square_subsequent_mask, self_attention)
 
 __all__ = ["TransformerDecoderLayer", "TransformerDecoder", "Transformer"]
 
@@ -63,9 +63,7 @@ class TransformerDecoderLayer(Module):
         return x
 
     def _sa_block(self, x, attn_mask, key_padding_mask, is_causal):
-        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, is_causal=is_causal,
-                           need_weights=False)[0]
-        return self.dropout1(x)
+        return self_attention(self, x, attn_mask, key_padding_mask, is_causal)
 
     def _mha_block(self, x, mem, attn_mask, key_padding_mask, is_causal):
         x = self.multihead_attn(x, mem, mem, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
