@@ -204,3 +204,40 @@ def test_only_the_target_requires_grad(backend, rng, reduction):
     out.backward(gn.tensor(g, dtype=np.float64))
     scale = 2 / x.size if reduction == "mean" else 2.0
     np.testing.assert_allclose(to_numpy(b.grad), -scale * (x - y) * g, rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------- the gradient written in forward
+@pytest.mark.skipif(_numba.kernels() is None, reason="the compiled CPU kernels are off")
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("need_x", [True, False])
+@pytest.mark.parametrize("n", [37 * 29, 3 << 19])  # one span; split over the threads
+def test_forward_grad_is_the_backward_of_an_upstream_one(rng, reduction, need_x, n):
+    """The loss is bitwise mse_forward's and the gradient bitwise mse_backward's for g = 1."""
+    be = gn.use("numpy")
+    x = rng.standard_normal(n).astype(np.float32)
+    y = rng.standard_normal(n).astype(np.float32)
+    loss, grad = be.mse_forward_grad(x, y, reduction, n, need_x)
+    assert loss.dtype == np.float32 and loss == be.mse_forward(x, y, reduction)
+    want = be.mse_backward(x, y, np.asarray(1.0, np.float32), reduction, n, need_x, not need_x)
+    assert grad.base is None and np.array_equal(grad, want[0] if need_x else want[1])
+    ref = LossOps.mse_forward_grad(be, x, y, reduction, n, need_x)
+    assert ref[1] is None and np.allclose(ref[0], loss, rtol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [1.0, 3.0])
+@pytest.mark.parametrize("target_grad", [False, True])
+def test_backward_with_the_forward_grad_like_the_plain_one(backend, rng, scale, target_grad):
+    """loss.backward() (the gradient from forward), a scaled loss (recomputed), a retained graph run twice and a
+    grad accumulated in place between the runs all give the float64 reference."""
+    x0, y0 = rng.standard_normal((6, 5)), rng.standard_normal((6, 5))
+    x = gn.tensor(x0, requires_grad=not target_grad)
+    y = gn.tensor(y0, requires_grad=target_grad)
+    leaf = y if target_grad else x
+    loss = F.mse_loss(x, y) * scale
+    loss.backward(retain_graph=True)
+    want = 2 * scale * (x0 - y0) / x0.size * (-1 if target_grad else 1)
+    np.testing.assert_allclose(to_numpy(leaf.grad), want, rtol=1e-5, atol=1e-7)
+    leaf.grad.data[...] = 0  # written in place: the retained graph must not hand out this memory again
+    loss.backward()
+    np.testing.assert_allclose(to_numpy(leaf.grad), want, rtol=1e-5, atol=1e-7)
+    assert (x.grad is None) == target_grad and (y.grad is None) != target_grad

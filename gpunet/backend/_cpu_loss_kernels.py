@@ -36,6 +36,26 @@ def sqdiff_sum(x, y, lo, hi, out, k):
     out[k] = t
 
 
+@_jit_red
+def _piece_sqdiff_grad(x, y, c, dx):
+    a = x.dtype.type(0)
+    for j in range(x.shape[0]):
+        d = x[j] - y[j]
+        a += d * d
+        dx[j] = d * c
+    return a
+
+
+@_jit
+def sqdiff_sum_grad(x, y, c, lo, hi, out, k, dx):
+    """:func:`sqdiff_sum` and, in the same pass, dx = (x − y) · c over [lo, hi) (as :func:`mse_grad`)."""
+    t = 0.0
+    for s in range(lo, hi, CHUNK):
+        e = min(s + CHUNK, hi)
+        t += _piece_sqdiff_grad(x[s:e], y[s:e], c, dx[s:e])
+    out[k] = t
+
+
 @_jit
 def _sqdiff(x, y, out):
     for i in range(x.shape[0]):

@@ -28,6 +28,12 @@ class LossOps:
         with np.errstate(divide="ignore", invalid="ignore"):
             return (s / sq.size).astype(sq.dtype, copy=False)
 
+    def mse_forward_grad(self, x, y, reduction: str, n: int, need_x: bool):
+        """``(loss, grad)``: :meth:`mse_forward` and, where this backend computes it in the same pass, the
+        gradient :meth:`mse_backward` gives for an upstream gradient of 1 (dx = 2(x − y) / n when ``need_x``,
+        else dy = 2(y − x) / n; 'sum': without the / n), else None. 'mean' and 'sum' only."""
+        return self.mse_forward(x, y, reduction), None
+
     def mse_backward(self, x, y, g, reduction: str, n: int, need_x: bool, need_y: bool):
         """``(dx, dy)``: 2(x − y) · g (/ n for 'mean') and its negation, None where not needed; ``g`` is a 0-d
         array ('mean', 'sum') or shaped like the loss ('none')."""

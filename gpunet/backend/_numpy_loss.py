@@ -51,6 +51,24 @@ class NumpyLoss:
         s = float(totals.sum())
         return np.asarray(s if reduction == "sum" else s / n, dtype=x.dtype)
 
+    def mse_forward_grad(self, x, y, reduction: str, n: int, need_x: bool):
+        """The sum of squares and the upstream-1 gradient in ONE pass (the backward's pass is saved when the
+        upstream gradient is 1, as for ``loss.backward()``)."""
+        if reduction == "none" or not _fits(x, y):
+            return super().mse_forward_grad(x, y, reduction, n, need_x)
+        K = _kernels()
+        dt = x.dtype.type
+        c = dt(2.0 if reduction == "sum" else 2.0 / n)  # as mse_backward's for g = 1
+        a, b = (x, y) if need_x else (y, x)  # dy = (y − x)·c: the same rounding as mse_backward's
+        af, bf = a.reshape(-1), b.reshape(-1)
+        grad = np.empty_like(x)
+        gf = grad.reshape(-1)
+        nparts = _parallel.parts(x.size)  # as mse_forward's: the same span totals, the same loss
+        totals = np.zeros(nparts)
+        _parallel.run(lambda k, lo, hi: K.sqdiff_sum_grad(af, bf, c, lo, hi, totals, k, gf), x.size, nparts)
+        s = float(totals.sum())
+        return np.asarray(s if reduction == "sum" else s / n, dtype=x.dtype), grad
+
     def mse_backward(self, x, y, g, reduction: str, n: int, need_x: bool, need_y: bool):
         none = reduction == "none"
         if not _fits(x, y, g if none else None) or (none and g.shape != x.shape):
