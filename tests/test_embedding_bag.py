@@ -82,6 +82,11 @@ def test_module_and_errors(rng):
         nn.EmbeddingBag(10, 3, mode="median")
     with pytest.raises(IndexError):
         m(gn.tensor(np.array([0, 12])), gn.tensor(np.array([0])))
+    last = nn.EmbeddingBag(10, 3, mode="sum", include_last_offset=True)
+    for bad in ([0, 2, 4], [0, 0, 3]):  # torch's CPU kernel runs the last bag to the end: it must not be guessed
+        with pytest.raises(ValueError, match=r"the last offset closes the last bag and must be the input's length 5"):
+            last(x1, gn.tensor(np.array(bad)))
+    assert tuple(last(x1, gn.tensor(np.array([0, 2, 5]))).shape) == (2, 3)
 
 
 @pytest.mark.torch

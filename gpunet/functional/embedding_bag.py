@@ -53,9 +53,14 @@ def _bags(x, offsets, include_last_offset: bool, op: str):
     if np.any(np.diff(off) < 0) or (off.size and off[-1] > n):
         raise ValueError(f"{op}: offsets must be non-decreasing and at most the input's length {n}, got "
                          f"{off.tolist()}")
+    if include_last_offset and off.size and off[-1] != n:
+        # torch's CPU kernel then runs the last bag to the end of the input whatever offsets[-1] says
+        raise ValueError(f"{op}: with include_last_offset=True the last offset closes the last bag and must be the "
+                         f"input's length {n} (CSR format), got offsets[-1] = {int(off[-1])}; pass offsets ending "
+                         f"in {n}, or include_last_offset=False with the bags' start offsets only")
     ends = off[1:] if include_last_offset else np.append(off[1:], n)
     starts = off[:-1] if include_last_offset else off
-    bag = np.full(n, -1, dtype=np.int64)  # (past the last end, with include_last_offset: in no bag)
+    bag = np.full(n, -1, dtype=np.int64)  # (−1: in no bag, as for an empty offsets)
     if starts.size:  # the bags are consecutive from position 0
         bag[:ends[-1]] = np.repeat(np.arange(starts.size, dtype=np.int64), ends - starts)
     return x, bag, len(starts)
