@@ -259,9 +259,12 @@ def test_batchnorm_float32_large_mean_is_accurate(gpu, rng, rows):
 
 
 # ------------------------------------------------------------------------------------------------ softmax + xent
+# every rows x cols but 4097 x 1037 (20 s on the emulator): long rows run at 1023 rows, 4097 rows at 10 columns
+XENT_SHAPES = [(r, c) for r in ROWS for c in (1, 3, 10, 1037) if r * c <= 1 << 22]
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("rows", ROWS)
-@pytest.mark.parametrize("cols", [1, 3, 10, 1037])
+@pytest.mark.parametrize("rows,cols", XENT_SHAPES)
 def test_softmax_xent_matches_reference(gpu, rng, dtype, rows, cols):
     z = 5 * rng.standard_normal((rows, cols))
     z[0] += 1e4 if np.dtype(dtype) == np.float64 else 50.0  # large logits stay finite
