@@ -132,6 +132,24 @@ def _is_causal_mask(mask, size) -> bool:
     return bool(np.array_equal(masked, np.triu(np.ones((size, size), bool), k=1)))
 
 
+def clones(who: str, arg: str, kind: str, layer, num_layers: int) -> ModuleList:
+    """``num_layers`` deep copies of ``layer`` (the stack ``who``'s argument ``arg``, a Module: a ``kind``), as
+    torch's ``_get_clones``."""
+    if not isinstance(layer, Module):
+        raise TypeError(f"{who}: {arg} must be a Module (a {kind}), got {type(layer).__name__}")
+    return ModuleList([copy.deepcopy(layer) for _ in range(int(num_layers))])
+
+
+def detect_causal(layers, x, mask, is_causal) -> bool:
+    """``is_causal``, or when it is None whether ``mask`` is the causal mask of ``x``'s sequence length (the
+    layout read from the first layer's ``self_attn.batch_first``)."""
+    if is_causal is not None:
+        return bool(is_causal)
+    first = layers[0] if len(layers) else None
+    batch_first = bool(getattr(getattr(first, "self_attn", None), "batch_first", False))
+    return mask is not None and _is_causal_mask(mask, _seq_len(x, batch_first))
+
+
 class TransformerEncoder(Module):
     """A stack of ``num_layers`` deep copies of ``encoder_layer`` (``layers.0`` …), then ``norm`` if given, as
     ``torch.nn.TransformerEncoder``. ``is_causal=None`` detects a causal ``mask`` (then run by the causal kernel,
@@ -141,10 +159,8 @@ class TransformerEncoder(Module):
     def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int, norm: Module | None = None,
                  enable_nested_tensor: bool = True, mask_check: bool = True):
         super().__init__()
-        if not isinstance(encoder_layer, Module):
-            raise TypeError(f"TransformerEncoder: encoder_layer must be a Module (a TransformerEncoderLayer), got "
-                            f"{type(encoder_layer).__name__}")
-        self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(int(num_layers))])
+        self.layers = clones("TransformerEncoder", "encoder_layer", "TransformerEncoderLayer", encoder_layer,
+                             num_layers)
         self.num_layers = int(num_layers)
         self.norm = norm
         self.enable_nested_tensor = self.use_nested_tensor = bool(enable_nested_tensor)
@@ -155,13 +171,10 @@ class TransformerEncoder(Module):
             if m is not None and np.dtype(m.dtype) != np.bool_ and np.dtype(m.dtype).kind != "f":
                 raise TypeError(f"TransformerEncoder: only bool and floating types of {name} are supported, got "
                                 f"{np.dtype(m.dtype)}")
-        first = self.layers[0] if len(self.layers) else None
-        batch_first = bool(getattr(getattr(first, "self_attn", None), "batch_first", False))
-        if is_causal is None:
-            is_causal = mask is not None and _is_causal_mask(mask, _seq_len(src, batch_first))
+        is_causal = detect_causal(self.layers, src, mask, is_causal)
         out = src
         for mod in self.layers:
-            out = mod(out, src_mask=mask, is_causal=bool(is_causal), src_key_padding_mask=src_key_padding_mask)
+            out = mod(out, src_mask=mask, is_causal=is_causal, src_key_padding_mask=src_key_padding_mask)
         if self.norm is not None:
             out = self.norm(out)
         return out

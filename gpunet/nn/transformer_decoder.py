@@ -4,17 +4,14 @@
 attention over the encoder's output ``memory``), the fused linear + activation and LayerNorm."""
 from __future__ import annotations
 
-import copy
-
 from . import init
 from .attention import MultiheadAttention
-from .container import ModuleList
 from .dropout import Dropout
 from .layer_norm import LayerNorm
 from .linear import Linear
 from .module import Module
-from .transformer import (TransformerEncoder, TransformerEncoderLayer, _activation_code, _is_causal_mask,
-                          _seq_len, feed_forward, generate_square_subsequent_mask, self_attention)
+from .transformer import (TransformerEncoder, TransformerEncoderLayer, _activation_code, clones, detect_causal,
+                          feed_forward, generate_square_subsequent_mask, self_attention)
 
 __all__ = ["TransformerDecoderLayer", "TransformerDecoder", "Transformer"]
 
@@ -80,24 +77,19 @@ class TransformerDecoder(Module):
 
     def __init__(self, decoder_layer: TransformerDecoderLayer, num_layers: int, norm: Module | None = None):
         super().__init__()
-        if not isinstance(decoder_layer, Module):
-            raise TypeError(f"TransformerDecoder: decoder_layer must be a Module (a TransformerDecoderLayer), got "
-                            f"{type(decoder_layer).__name__}")
-        self.layers = ModuleList([copy.deepcopy(decoder_layer) for _ in range(int(num_layers))])
+        self.layers = clones("TransformerDecoder", "decoder_layer", "TransformerDecoderLayer", decoder_layer,
+                             num_layers)
         self.num_layers = int(num_layers)
         self.norm = norm
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal: bool | None = None, memory_is_causal: bool = False):
-        first = self.layers[0] if len(self.layers) else None
-        batch_first = bool(getattr(getattr(first, "self_attn", None), "batch_first", False))
-        if tgt_is_causal is None:
-            tgt_is_causal = tgt_mask is not None and _is_causal_mask(tgt_mask, _seq_len(tgt, batch_first))
+        tgt_is_causal = detect_causal(self.layers, tgt, tgt_mask, tgt_is_causal)
         out = tgt
         for mod in self.layers:
             out = mod(out, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
                       tgt_key_padding_mask=tgt_key_padding_mask, memory_key_padding_mask=memory_key_padding_mask,
-                      tgt_is_causal=bool(tgt_is_causal), memory_is_causal=memory_is_causal)
+                      tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
         if self.norm is not None:
             out = self.norm(out)
         return out
