@@ -37,37 +37,40 @@ class NumpyLoss:
     def mse_forward(self, x, y, reduction: str):
         if not _fits(x, y):
             return super().mse_forward(x, y, reduction)
-        K = _kernels()
-        n = x.size
         xf, yf = x.reshape(-1), y.reshape(-1)
+        if reduction != "none":
+            return self._reduced_squares(xf, yf, reduction, x.dtype)
+        K = _kernels()
+        out = np.empty_like(x)
+        of = out.reshape(-1)
+        _parallel.run(lambda k, lo, hi: K.sqdiff(xf, yf, lo, hi, of), x.size, _parallel.parts(x.size))
+        return out
+
+    def _reduced_squares(self, af, bf, reduction: str, dtype, c=None, gf=None):
+        """Σ(a − b)² over the flat ``af``, ``bf`` ('sum') or its mean, a 0-d array of ``dtype``; with ``gf``, the
+        same pass writes gf = (a − b)·c. The spans (:func:`._parallel.parts` of the size) and their float64
+        totals do not depend on ``gf``: both forms give the same loss."""
+        K = _kernels()
+        n = af.size
         nparts = _parallel.parts(n)
-        if reduction == "none":
-            out = np.empty_like(x)
-            of = out.reshape(-1)
-            _parallel.run(lambda k, lo, hi: K.sqdiff(xf, yf, lo, hi, of), n, nparts)
-            return out
         totals = np.zeros(nparts)
-        _parallel.run(lambda k, lo, hi: K.sqdiff_sum(xf, yf, lo, hi, totals, k), n, nparts)
+        if gf is None:
+            _parallel.run(lambda k, lo, hi: K.sqdiff_sum(af, bf, lo, hi, totals, k), n, nparts)
+        else:
+            _parallel.run(lambda k, lo, hi: K.sqdiff_sum_grad(af, bf, c, lo, hi, totals, k, gf), n, nparts)
         s = float(totals.sum())
-        return np.asarray(s if reduction == "sum" else s / n, dtype=x.dtype)
+        return np.asarray(s if reduction == "sum" else s / n, dtype=dtype)
 
     def mse_forward_grad(self, x, y, reduction: str, n: int, need_x: bool):
         """The sum of squares and the upstream-1 gradient in ONE pass (the backward's pass is saved when the
         upstream gradient is 1, as for ``loss.backward()``)."""
         if reduction == "none" or not _fits(x, y):
             return super().mse_forward_grad(x, y, reduction, n, need_x)
-        K = _kernels()
-        dt = x.dtype.type
-        c = dt(2.0 if reduction == "sum" else 2.0 / n)  # as mse_backward's for g = 1
+        c = x.dtype.type(2.0 if reduction == "sum" else 2.0 / n)  # as mse_backward's for g = 1
         a, b = (x, y) if need_x else (y, x)  # dy = (y − x)·c: the same rounding as mse_backward's
-        af, bf = a.reshape(-1), b.reshape(-1)
         grad = np.empty_like(x)
-        gf = grad.reshape(-1)
-        nparts = _parallel.parts(x.size)  # as mse_forward's: the same span totals, the same loss
-        totals = np.zeros(nparts)
-        _parallel.run(lambda k, lo, hi: K.sqdiff_sum_grad(af, bf, c, lo, hi, totals, k, gf), x.size, nparts)
-        s = float(totals.sum())
-        return np.asarray(s if reduction == "sum" else s / n, dtype=x.dtype), grad
+        loss = self._reduced_squares(a.reshape(-1), b.reshape(-1), reduction, x.dtype, c, grad.reshape(-1))
+        return loss, grad
 
     def mse_backward(self, x, y, g, reduction: str, n: int, need_x: bool, need_y: bool):
         none = reduction == "none"
