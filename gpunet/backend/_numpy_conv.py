@@ -9,25 +9,20 @@ padded input); col2im is a compiled scatter-add (over channels, split over the c
 chunk of samples in the chunked path). Without Numba (``GPUNET_NUMBA=0``) col2im is the reference's loop over
 kernel offsets.
 
-Winograd F(2x2, r x r) for stride-1, undilated, ungrouped square 3x3 / 5x5 convolutions with symmetric padding is
-here too (``conv_fast_forward`` / ``conv_fast_backward``), OFF by default (``winograd_tiles`` empty; ``{3: 2}`` or
-``{3: 2, 5: 2}`` turns it on). 16 (36) GEMMs of C inner length over the transformed tiles replace im2col's one GEMM
-of 9C (25C) inner length: 2.25x (2.8x) fewer multiplies, and those GEMMs ran 1.7x faster (22 against 37 ms for the
-residual block's 64->64 3x3 on (32, 64, 32, 32), one core). The tile transforms (compiled, channels last, the
-3x3 one written out) and the layout changes around them take most of that back: the residual-block training step
-measured 294 against 306 ms of CPU time on one core (within the noise of a shared machine), and worse with two
-threads; the generic 5x5 transforms made LeNet's step 2.2x slower. dW is the adjoint of the weight transform
-applied to ``Vᵀ · dM``, dX the Winograd convolution of dY with the flipped, transposed weight.
+Float32 stride-1 3x3 convolutions with the same padding on every side and at least 8 input and output channels
+run as Winograd F(2x2, 3x3) when Numba is there (:mod:`._numpy_winograd`; ``NumpyConv.winograd = False`` turns
+it off). The residual block's 64 -> 64 layer on (32, 64, 32, 32), forward + backward, best of 5 rounds on 2 vCPUs:
+51-60 ms against 78-88 for im2col + GEMM; the benchmark's residual-block step 150.6 against 216.6 ms (PyTorch
+167.7), medians of 5 interleaved rounds in one process.
 """
 from __future__ import annotations
-
-import functools
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import _numba, _parallel
 from . import _numpy_conv_gemm as _gemm
+from . import _numpy_winograd as _wino
 from ._conv_ops import conv_out_hw
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -41,28 +36,10 @@ def _conv_kernels():
     return _cpu_conv_kernels
 
 
-@functools.lru_cache(maxsize=None)
-def winograd_matrices(m: int, r: int, dtype) -> tuple:
-    """``(Aᵀ, G, Bᵀ)`` of Winograd F(m, r) (Toom-Cook on the points 0, 1, −1, 2, −2, … and ∞), in ``dtype``:
-    ``Aᵀ[(G g) ⊙ (Bᵀ d)] = (Σ_k g_k d_{i+k})_i`` for every ``g`` (r) and ``d`` (m + r − 1). Aᵀ and G are
-    Vandermonde rows (G's scaled by 1 / Π(p_j − p_l)); Bᵀ is solved from the identity (exact: small integers)."""
-    a = m + r - 1
-    pts = [0.0] + [s * k for k in range(1, a) for s in (1.0, -1.0)][: a - 2]
-    AT = np.zeros((m, a))
-    G = np.zeros((a, r))
-    for j, pj in enumerate(pts):
-        AT[:, j] = [pj ** i for i in range(m)]
-        G[j] = [pj ** k / np.prod([pj - q for q in pts if q != pj]) for k in range(r)]
-    AT[m - 1, a - 1] = G[a - 1, r - 1] = 1.0
-    eq = np.einsum("ij,jk->ikj", AT, G).reshape(m * r, a)  # coefficient of Bᵀ[j, l] in equation (i, k, l)
-    rhs = np.zeros((m * r, a))
-    for i in range(m):
-        for k in range(r):
-            rhs[i * r + k, i + k] = 1.0
-    BT = np.linalg.lstsq(eq, rhs, rcond=None)[0]
-    BT = np.where(np.abs(BT - np.round(BT)) < 1e-9, np.round(BT), BT)
-    dt = np.dtype(dtype)
-    return AT.astype(dt), G.astype(dt), BT.astype(dt)
+def _wino_kernels():
+    from . import _cpu_wino_kernels
+
+    return _cpu_wino_kernels
 
 
 class NumpyConv:
@@ -138,155 +115,41 @@ class NumpyConv:
                  dh, dw, 0, c)
 
     # ---------------------------------------------------------------------------------------- Winograd
+    winograd = True                # stride-1 3x3 convolutions as Winograd F(2x2, 3x3) (:mod:`._numpy_winograd`)
     winograd_dtypes = (np.dtype(np.float32),)
-    winograd_tiles: dict = {}  # kernel size r -> output tile m of F(m x m, r x r); {3: 2, 5: 2} turns it on
     winograd_min_channels = 8      # fewer input or output channels: the im2col GEMM's inner length wins
 
-    def _winograd_plan(self, x_shape, w_shape, geo, groups, dtype):
-        """``(m, r, p)`` when the convolution runs as Winograd here, else None."""
-        kh, kw, sh, sw, pt, pb, pl, pr, dh, dw = geo
-        m = self.winograd_tiles.get(kh)
-        if (m is None or kw != kh or groups != 1 or (sh, sw, dh, dw) != (1, 1, 1, 1) or not pt == pb == pl == pr
-                or pt > kh - 1 or np.dtype(dtype) not in self.winograd_dtypes or _conv_kernels() is None
-                or min(x_shape[1], w_shape[0]) < self.winograd_min_channels):
+    def _winograd_padding(self, x_shape, w_shape, geo, groups, dtype):
+        """The padding p when this convolution runs as Winograd here, else None."""
+        if (not self.winograd or groups != 1 or np.dtype(dtype) not in self.winograd_dtypes
+                or min(x_shape[1], w_shape[0]) < self.winograd_min_channels or _conv_kernels() is None):
             return None
-        return m, kh, pt
+        return _wino.padding(geo)
 
     def conv_fast_forward(self, x, W, b, geo, groups: int, need_W: bool):
         if type(x) is not np.ndarray or type(W) is not np.ndarray or W.dtype != x.dtype or x.dtype not in _FLOATS \
                 or (b is not None and (type(b) is not np.ndarray or b.dtype != x.dtype)):
             return super().conv_fast_forward(x, W, b, geo, groups, need_W)
-        plan = self._winograd_plan(x.shape, W.shape, geo, groups, x.dtype)
-        if plan is None:
+        p = self._winograd_padding(x.shape, W.shape, geo, groups, x.dtype)
+        if p is None:
             if groups != 1 or not self.conv_chunked:
                 return super().conv_fast_forward(x, W, b, geo, groups, need_W)
             x, W = np.ascontiguousarray(x), np.ascontiguousarray(W)
             keep = need_W and self.conv_keep_cols(x.shape, W.shape, geo, x.itemsize)
             y, plan, kept = _gemm.conv_forward(self, x, W, b, geo, keep)
             return y, ("gemm", x if need_W and not keep else None, x.shape, W, geo, plan, kept)
-        m, r, p = plan
-        a2 = (m + r - 1) ** 2
-        keep = need_W and a2 * x.shape[1] * x.shape[0] * _tiles(x.shape[2:], r, p, m) * x.itemsize \
-            <= self.conv_keep_bytes
-        y, V = self._winograd(plan, x, W, b, p, keep)
-        return y, (plan, x if need_W and V is None else None, V, W)
+        W = np.ascontiguousarray(W)
+        keep = need_W and x.size * x.itemsize <= self.conv_keep_bytes
+        y, xs = _wino.forward(self, _wino_kernels(), x, W, b, p, keep)
+        return y, ("winograd", (p, xs, x if need_W and xs is None else None, W))
 
     def conv_fast_backward(self, saved, g, needs):
-        if saved[0] == "gemm":
-            _, x, x_shape, W, geo, plan, kept = saved
-            g = np.ascontiguousarray(g, dtype=W.dtype)
-            return _gemm.conv_backward(self, x, x_shape, W, g, geo, needs, self.conv_dx_as_conv(W.shape, 1),
-                                       self._col2im_into, plan, kept)
-        (m, r, p), x, V, W = saved
-        need_x, need_W, need_b = needs
-        K = _conv_kernels()
-        AT, G, _ = winograd_matrices(m, r, W.dtype)
-        n, o, oh, ow = g.shape
-        db = g.sum(axis=(0, 2, 3)) if need_b else None
-        dW = dx = None
-        g = g.astype(W.dtype, copy=False)
-        if need_W:
-            if V is None:
-                V = self._winograd_input(x, m, r, p)
-            gh = self._channels_last(g, "wino_g")
-            th, tw = -(-oh // m), -(-ow // m)
-            a, T = m + r - 1, n * th * tw
-            dM, dMf, S = self._planes((a * a, T, o), g.dtype, "wino_m")
-            gf = gh.reshape(-1)
-            if (m, r) == (2, 3):
-                def adjoint(k, lo, hi):
-                    K.wino23_output_adjoint(gf, dMf, n, o, oh, ow, th, tw, S, lo, hi)
-            else:
-                def adjoint(k, lo, hi):
-                    K.wino_output_adjoint(gf, AT, dMf, n, o, oh, ow, th, tw, S, lo, hi)
-            _parallel.run(adjoint, T, _parallel.parts(T, dM.size // T))
-            dU = np.matmul(V.transpose(0, 2, 1), dM).reshape(a, a, -1, o)  # (α, α, C, O)
-            dW = np.einsum("ui,uvco,vj->ocij", G, dU, G, optimize=True).astype(W.dtype, copy=False)
-        if need_x:
-            Wf = np.ascontiguousarray(W.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
-            dx, _ = self._winograd((m, r, p), g, Wf, None, r - 1 - p, False)
-        return dx, dW, db
-
-    def _planes(self, shape, dtype, slot):
-        """``(view, flat, S)``: an (α², T, C) array whose planes lie S = T·C + 16 elements apart in the flat
-        buffer (scratch of ``slot``, or fresh for None)."""
-        a2, T, c = shape
-        S = T * c + 16
-        size = (a2 - 1) * S + T * c
-        flat = self.conv_scratch((size,), dtype, slot) if slot else np.empty(size, dtype=dtype)
-        it = flat.itemsize
-        return as_strided(flat, shape=shape, strides=(S * it, c * it, it)), flat, S
-
-    def _channels_last(self, x, slot, pad=0, hp=None, wp=None):
-        """x (N, C, H, W) copied to a (N, hp, wp, C) scratch buffer at offset (pad, pad), zeros around it
-        (default: no border, (N, H, W, C))."""
-        n, c, h, w = x.shape
-        hp, wp = hp or h + pad, wp or w + pad
-        xh = self.conv_scratch((n, hp, wp, c), x.dtype, slot)
-        if pad or hp > h or wp > w:
-            _zero_border(xh.transpose(0, 3, 1, 2), pad, hp - h - pad, pad, wp - w - pad)
-        K = _conv_kernels()
-        xf, of = np.ascontiguousarray(x).reshape(-1), xh.reshape(-1)
-        _parallel.run(lambda k, lo, hi: K.to_channels_last(xf, of, c, h, w, hp, wp, pad, lo, hi), n,
-                      _parallel.parts(n, x.size // max(n, 1)))
-        return xh
-
-    def _winograd_input(self, x, m, r, p, scratch=True):
-        """V (α², T, C): the transformed input tiles of x (N, C, H, W) (scratch unless ``scratch`` is False)."""
-        K = _conv_kernels()
-        _, _, BT = winograd_matrices(m, r, x.dtype)
-        n, c, h, w = x.shape
-        oh, ow = h + 2 * p - r + 1, w + 2 * p - r + 1
-        th, tw = -(-oh // m), -(-ow // m)
-        a, T = m + r - 1, n * th * tw
-        shape = (a * a, T, c)
-        V, Vf, S = self._planes(shape, x.dtype, "wino_v" if scratch else None)
-        if (m, r) == (2, 3):  # the written-out kernel, on a zero-padded copy
-            hp, wp = 2 * th + 2, 2 * tw + 2
-            xf = self._channels_last(x, "wino_x", p, hp, wp).reshape(-1)
-
-            def transform(k, lo, hi):
-                K.wino23_input(xf, Vf, n, hp, wp, c, th, tw, S, lo, hi)
-        else:
-            xf = self._channels_last(x, "wino_x").reshape(-1)
-
-            def transform(k, lo, hi):
-                K.wino_input(xf, Vf, BT, n, c, h, w, th, tw, m, p, S, lo, hi)
-        _parallel.run(transform, T, _parallel.parts(T, V.size // T))
-        return V
-
-    def _winograd(self, plan, x, W, b, p, keep):
-        """``(y, V)``: the Winograd convolution of x (N, C, H, W) by W (O, C, r, r) with padding p (+ b), and
-        the transformed input when ``keep``."""
-        m, r, _ = plan
-        K = _conv_kernels()
-        AT, G, _ = winograd_matrices(m, r, W.dtype)
-        o, c = W.shape[:2]
-        n, _, h, w = x.shape
-        a = m + r - 1
-        oh, ow = h + 2 * p - r + 1, w + 2 * p - r + 1
-        th, tw = -(-oh // m), -(-ow // m)
-        T = n * th * tw
-        V = self._winograd_input(x, m, r, p, scratch=not keep)
-        U = np.einsum("ui,ocij,vj->uvco", G, W, G, optimize=True).reshape(a * a, c, o).astype(W.dtype, copy=False)
-        M, Mf, S = self._planes((a * a, T, o), W.dtype, "wino_m")
-        np.matmul(V, U, out=M)
-        yh = self.conv_scratch((n, oh, ow, o), W.dtype, "wino_y")
-        bb = b if b is not None else AT[0]
-        yf = yh.reshape(-1)
-        has_b = b is not None
-        if (m, r) == (2, 3):
-            def transform(k, lo, hi):
-                K.wino23_output(Mf, bb, yf, n, o, oh, ow, th, tw, has_b, S, lo, hi)
-        else:
-            def transform(k, lo, hi):
-                K.wino_output(Mf, AT, bb, yf, n, o, oh, ow, th, tw, has_b, S, lo, hi)
-        _parallel.run(transform, T, _parallel.parts(T, M.size // T))
-        y = np.empty((n, o, oh, ow), dtype=W.dtype)
-        yhf, y_f = yh.reshape(-1), y.reshape(-1)
-        _parallel.run(lambda k, lo, hi: K.to_channels_first(yhf, y_f, o, oh * ow, lo, hi), n,
-                      _parallel.parts(n, y.size // max(n, 1)))
-        return y, (V if keep else None)
+        if saved[0] == "winograd":
+            return _wino.backward(self, _wino_kernels(), saved[1], g, needs)
+        _, x, x_shape, W, geo, plan, kept = saved
+        g = np.ascontiguousarray(g, dtype=W.dtype)
+        return _gemm.conv_backward(self, x, x_shape, W, g, geo, needs, self.conv_dx_as_conv(W.shape, 1),
+                                   self._col2im_into, plan, kept)
 
     def conv_keep_cols(self, x_shape, w_shape, geo, itemsize: int) -> bool:
         n, c, h, w = x_shape
@@ -296,11 +159,6 @@ class NumpyConv:
     def conv_dx_as_conv(self, w_shape, groups: int) -> bool:
         # the full correlation's columns are O·kh·kw rows, col2im's C·kh·kw: the smaller side wins
         return w_shape[0] <= w_shape[1] * groups
-
-
-def _tiles(hw, r, p, m) -> int:
-    """Output tiles of one image of size ``hw``."""
-    return (-(-(hw[0] + 2 * p - r + 1) // m)) * (-(-(hw[1] + 2 * p - r + 1) // m))
 
 
 def _zero_border(a, pt, pb, pl, pr) -> None:
