@@ -23,7 +23,8 @@ def calls(monkeypatch):
     """The Winograd path on in float32 and float64 for any channel count; the list of its forward calls."""
     monkeypatch.setattr(NumpyConv, "winograd", True)
     monkeypatch.setattr(NumpyConv, "winograd_dtypes", (np.dtype(np.float32), np.dtype(np.float64)))
-    monkeypatch.setattr(NumpyConv, "winograd_min_channels", 1)
+    monkeypatch.setattr(NumpyConv, "winograd_channels", (1, 1 << 30))
+    monkeypatch.setattr(NumpyConv, "winograd_min_pixels", 1)
     seen = []
     forward = wino.forward
 
@@ -98,12 +99,13 @@ def test_float32_matches_im2col(calls, monkeypatch, shape, o, p):
         np.testing.assert_allclose(a, w, rtol=1e-4, atol=1e-5 * np.abs(w).max())
 
 
-def test_many_blocks_over_the_cores(calls, monkeypatch):
-    """Several images of several blocks each (of 8 tiles, the last one shorter, some across tile rows), split over
-    two cores."""
+@pytest.mark.parametrize("tiles", [1, 100])
+def test_many_blocks_over_the_cores(calls, monkeypatch, tiles):
+    """Blocks split over two cores: several to an image (of 8 tiles, the last one shorter, some across tile rows),
+    or two whole images (of 35 tiles) to a block."""
     from gpunet.backend import _parallel
 
-    monkeypatch.setattr(wino, "BLOCK_TILES", 1)
+    monkeypatch.setattr(wino, "BLOCK_TILES", tiles)
     monkeypatch.setattr(_parallel, "NUM_THREADS", 2)
     monkeypatch.setattr(_parallel, "PARALLEL_MIN", 1)
     rng = np.random.default_rng(3)
@@ -131,16 +133,17 @@ def test_other_convolutions_do_not_take_it(calls, kw):
                                rtol=1e-10, atol=1e-10)
 
 
-def test_default_is_float32_with_enough_channels(monkeypatch):
+def test_default_is_float32_with_16_to_64_channels_on_large_images(monkeypatch):
     seen = []
     forward = wino.forward
-    monkeypatch.setattr(wino, "forward", lambda *a, **k: seen.append(a[2].shape) or forward(*a, **k))
+    monkeypatch.setattr(wino, "forward", lambda *a, **k: seen.append(a[2].shape[1:]) or forward(*a, **k))
     gn.use("numpy")
     rng = np.random.default_rng(5)
-    for c, dt in ((8, np.float32), (4, np.float32), (8, np.float64)):
-        F.conv2d(gn.tensor(rng.standard_normal((1, c, 6, 6)).astype(dt)),
-                 gn.tensor(rng.standard_normal((8, c, 3, 3)).astype(dt)), padding=1)
-    assert seen == [(1, 8, 6, 6)]
+    for c, o, side, dt in ((16, 64, 32, np.float32), (64, 16, 34, np.float32), (8, 16, 32, np.float32),
+                           (16, 128, 32, np.float32), (16, 16, 31, np.float32), (16, 16, 32, np.float64)):
+        F.conv2d(gn.tensor(rng.standard_normal((1, c, side, side)).astype(dt)),
+                 gn.tensor(rng.standard_normal((o, c, 3, 3)).astype(dt)), padding=1 if side != 34 else 0)
+    assert seen == [(16, 32, 32), (64, 34, 34)]
 
 
 def test_float32_matches_torch(calls):
@@ -159,11 +162,11 @@ def test_float32_matches_torch(calls):
         np.testing.assert_allclose(a, t, rtol=1e-4, atol=1e-5 * np.abs(t).max())
 
 
-@pytest.mark.parametrize("th, tw", [(16, 16), (1, 1), (7, 4), (40, 3), (5, 90)])
-def test_blocks_cover_every_tile_once(th, tw):
-    blocks = wino._blocks(3, th, tw)
-    for img in range(3):
-        runs = [(f0, L) for i, f0, L in blocks if i == img]
-        assert runs[0][0] == 0 and sum(L for _, L in runs) == th * (tw + 1)
-        assert all(f0 + L == nxt for (f0, L), (nxt, _) in zip(runs, runs[1:]))
-        assert all(L % 8 == 0 and L <= wino.BLOCK_TILES + 7 for _, L in runs[:-1])
+@pytest.mark.parametrize("n, th, tw", [(3, 16, 16), (5, 1, 1), (40, 7, 4), (2, 40, 3), (3, 5, 90), (9, 3, 2)])
+def test_blocks_cover_every_tile_once(n, th, tw):
+    per_image = th * (tw + 1)
+    covered = np.zeros((n, per_image), dtype=int)
+    for n0, n1, f0, L in wino._blocks(n, th, tw):
+        assert (n1 - n0) * L <= wino.BLOCK_TILES + 7 and (n1 - n0 == 1 or (f0, L) == (0, per_image))
+        covered[n0:n1, f0:f0 + L] += 1
+    assert (covered == 1).all()

@@ -79,19 +79,24 @@ def _sub_planes(be, K, a, pad: int, th: int, tw: int, slot):
 
 
 def _blocks(n: int, th: int, tw: int) -> list:
-    """``(image, f0, L)`` of every block: each image's th·(tw + 1) tiles in nearly equal runs of a multiple of 8
-    tiles, at most about BLOCK_TILES each."""
+    """``(n0, n1, f0, L)`` of every block: tiles f0 … f0 + L − 1 of the images n0 … n1 − 1. An image of more than
+    BLOCK_TILES / 2 tiles (th·(tw + 1)) is split into nearly equal runs of a multiple of 8 tiles, at most about
+    BLOCK_TILES each; smaller images go whole, as many to a block as fit."""
     per_image = th * (tw + 1)
-    count = -(-per_image // max(8, BLOCK_TILES))
+    if 2 * per_image <= BLOCK_TILES:
+        k = BLOCK_TILES // per_image
+        return [(n0, min(n, n0 + k), 0, per_image) for n0 in range(0, n, k)]
+    count = -(-per_image // BLOCK_TILES)
     size = -(-per_image // count)
     size += -size % 8
-    return [(img, f0, min(size, per_image - f0)) for img in range(n) for f0 in range(0, per_image, size)]
+    return [(img, img + 1, f0, min(size, per_image - f0)) for img in range(n) for f0 in range(0, per_image, size)]
 
 
 def _run_blocks(be, blocks, c: int, o: int, dtype, body) -> None:
-    """``body(k, V, M, image, f0, L)`` for every block, the blocks split over the cores (OpenBLAS on one thread
-    each); V (16, c, ≥ L) and M (16, o, ≥ L) are core k's block buffers."""
-    pitch = max(L for _, _, L in blocks) + 8  # tile runs 32 bytes apart, no power-of-two stride between channels
+    """``body(k, V, M, n0, n1, f0, L)`` for every block, the blocks split over the cores (OpenBLAS on one thread
+    each); V (16, c, ≥ (n1 − n0)·L) and M (16, o, ≥ (n1 − n0)·L) are core k's block buffers."""
+    width = max((n1 - n0) * L for n0, n1, _, L in blocks)
+    pitch = width + 8  # tile runs 32 bytes apart, no power-of-two stride between channels
     if pitch & (pitch - 1) == 0:
         pitch += 8
 
@@ -101,7 +106,7 @@ def _run_blocks(be, blocks, c: int, o: int, dtype, body) -> None:
         for blk in blocks[lo:hi]:
             body(k, V, M, *blk)
     with single_threaded():
-        _parallel.run(span, len(blocks), _parallel.parts(len(blocks), 16 * blocks[0][2] * max(c, o)))
+        _parallel.run(span, len(blocks), _parallel.parts(len(blocks), 16 * width * max(c, o)))
 
 
 def forward(be, K, x, W, b, p: int, keep: bool):
@@ -116,10 +121,11 @@ def forward(be, K, x, W, b, p: int, keep: bool):
     y = np.empty((n, o, oh, ow), dtype=W.dtype)
     bb = b if b is not None else AT[0]
 
-    def block(k, V, M, img, f0, L):
-        K.wino23_input(xs, V, img, f0, L)
-        np.matmul(U, V[:, :, :L], out=M[:, :, :L])
-        K.wino23_output(M, bb, b is not None, y, img, f0, L, tw + 1)
+    def block(k, V, M, n0, n1, f0, L):
+        K.wino23_input(xs, V, n0, n1, f0, L)
+        t = (n1 - n0) * L
+        np.matmul(U, V[:, :, :t], out=M[:, :, :t])
+        K.wino23_output(M, bb, b is not None, y, n0, n1, f0, L, tw + 1)
     _run_blocks(be, _blocks(n, th, tw), c, o, W.dtype, block)
     return y, (xs if keep else None)
 
@@ -141,10 +147,11 @@ def backward(be, K, saved, g, needs):
         gs = _sub_planes(be, K, g, 0, th, tw, "wino_g")
         parts: dict = {}  # core -> its sum over its blocks
 
-        def block(k, V, dM, img, f0, L):
-            K.wino23_input(xs, V, img, f0, L)
-            K.wino23_output_adjoint(gs, dM, img, f0, L)
-            prod = np.matmul(dM[:, :, :L], V[:, :, :L].transpose(0, 2, 1))
+        def block(k, V, dM, n0, n1, f0, L):
+            K.wino23_input(xs, V, n0, n1, f0, L)
+            K.wino23_output_adjoint(gs, dM, n0, n1, f0, L)
+            t = (n1 - n0) * L
+            prod = np.matmul(dM[:, :, :t], V[:, :, :t].transpose(0, 2, 1))
             if k in parts:
                 parts[k] += prod
             else:
