@@ -170,3 +170,14 @@ def test_blocks_cover_every_tile_once(n, th, tw):
         assert (n1 - n0) * L <= wino.BLOCK_TILES + 7 and (n1 - n0 == 1 or (f0, L) == (0, per_image))
         covered[n0:n1, f0:f0 + L] += 1
     assert (covered == 1).all()
+
+
+def test_environment_turns_it_off():
+    import os
+    import subprocess
+    import sys
+
+    code = "from gpunet.backend._numpy_conv import NumpyConv; print(NumpyConv.winograd)"
+    out = [subprocess.run([sys.executable, "-c", code], env={**os.environ, "GPUNET_WINOGRAD": v}, check=True,
+                          capture_output=True, text=True).stdout.strip() for v in ("0", "1")]
+    assert out == ["False", "True"]

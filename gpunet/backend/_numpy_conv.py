@@ -10,12 +10,14 @@ chunk of samples in the chunked path). Without Numba (``GPUNET_NUMBA=0``) col2im
 kernel offsets.
 
 Float32 stride-1 3x3 convolutions with the same padding on every side, 16-64 input and output channels and
-outputs of at least 32 x 32 run as Winograd F(2x2, 3x3) when Numba is there (:mod:`._numpy_winograd`; ``NumpyConv.winograd = False`` turns
-it off). The residual block's 64 -> 64 layer on (32, 64, 32, 32), forward + backward, best of 5 rounds on 2 vCPUs:
-51-60 ms against 78-88 for im2col + GEMM; the benchmark's residual-block step 150.6 against 216.6 ms (PyTorch
-167.7), medians of 5 interleaved rounds in one process.
+outputs of at least 32 x 32 run as Winograd F(2x2, 3x3) when Numba is there (:mod:`._numpy_winograd`;
+``NumpyConv.winograd = False`` or ``GPUNET_WINOGRAD=0`` turns it off). The residual block's 64 -> 64 layer on
+(32, 64, 32, 32), forward + backward, best of 5 rounds on 2 vCPUs: 51-60 ms against 78-88 for im2col + GEMM; the
+benchmark's residual-block step 131 against 182 ms (PyTorch 166), medians of 5 interleaved rounds in one process.
 """
 from __future__ import annotations
+
+import os
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -115,7 +117,8 @@ class NumpyConv:
                  dh, dw, 0, c)
 
     # ---------------------------------------------------------------------------------------- Winograd
-    winograd = True                # stride-1 3x3 convolutions as Winograd F(2x2, 3x3) (:mod:`._numpy_winograd`)
+    # stride-1 3x3 convolutions as Winograd F(2x2, 3x3) (:mod:`._numpy_winograd`); GPUNET_WINOGRAD=0: never
+    winograd = os.environ.get("GPUNET_WINOGRAD", "1").strip().lower() not in ("0", "false", "no", "off")
     winograd_dtypes = (np.dtype(np.float32),)
     # Where it runs: measured faster than im2col only for 16-64 channels on images of 32 x 32 and more (conv
     # forward + backward, one process: (32, 16, 32, 32) 1.11x, (32, 64, 32, 32) 1.4x, (4, 64, 64, 64) 1.24x;
