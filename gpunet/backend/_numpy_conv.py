@@ -24,6 +24,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from . import _numba, _parallel
 from . import _numpy_conv_gemm as _gemm
+from . import _numpy_direct_conv as _direct
 from . import _numpy_winograd as _wino
 from ._conv_ops import conv_out_hw
 
@@ -42,6 +43,12 @@ def _wino_kernels():
     from . import _cpu_wino_kernels
 
     return _cpu_wino_kernels
+
+
+def _direct_kernels():
+    from . import _cpu_direct_conv
+
+    return _cpu_direct_conv
 
 
 class NumpyConv:
@@ -126,6 +133,16 @@ class NumpyConv:
     winograd_channels = (16, 64)   # the smallest and the largest input / output channel count it takes
     winograd_min_pixels = 1024     # output pixels of one image (OH·OW)
 
+    # ------------------------------------------------------------------------------------ direct
+    # float32 stride-1 convolutions with these kernel sizes run as direct vector kernels (:mod:`._numpy_direct_conv`);
+    # GPUNET_DIRECT_CONV=0: never
+    direct_conv = os.environ.get("GPUNET_DIRECT_CONV", "1").strip().lower() not in ("0", "false", "no", "off")
+    direct_kernel_sizes = frozenset({(5, 5)})
+
+    def _direct(self, w_shape, geo, groups, dtype) -> bool:
+        return (self.direct_conv and groups == 1 and np.dtype(dtype) == np.float32 and tuple(w_shape[2:]) in
+                self.direct_kernel_sizes and _direct.supported(geo) and _conv_kernels() is not None)
+
     def _winograd_padding(self, x_shape, w_shape, geo, groups, dtype):
         """The padding p when this convolution runs as Winograd here, else None."""
         lo, hi = self.winograd_channels
@@ -143,6 +160,10 @@ class NumpyConv:
                 or (b is not None and (type(b) is not np.ndarray or b.dtype != x.dtype)):
             return super().conv_fast_forward(x, W, b, geo, groups, need_W)
         p = self._winograd_padding(x.shape, W.shape, geo, groups, x.dtype)
+        if p is None and self._direct(W.shape, geo, groups, x.dtype):
+            y, saved = _direct.forward(self, _conv_kernels(), _direct_kernels(), np.ascontiguousarray(x),
+                                       np.ascontiguousarray(W), b, geo, need_W)
+            return y, ("direct", saved)
         if p is None:
             if groups != 1 or not self.conv_chunked:
                 return super().conv_fast_forward(x, W, b, geo, groups, need_W)
@@ -156,6 +177,8 @@ class NumpyConv:
         return y, ("winograd", (p, xs, x if need_W and xs is None else None, W))
 
     def conv_fast_backward(self, saved, g, needs):
+        if saved[0] == "direct":
+            return _direct.backward(self, _conv_kernels(), _direct_kernels(), saved[1], g, needs)
         if saved[0] == "winograd":
             return _wino.backward(self, _wino_kernels(), saved[1], g, needs)
         _, x, x_shape, W, geo, plan, kept = saved

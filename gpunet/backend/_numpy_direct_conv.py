@@ -1,0 +1,108 @@
+"""The NumPy backend's direct convolution: float32, stride 1, undilated, ungrouped, padding at most kernel − 1,
+with the compiled vector kernels of :mod:`._cpu_direct_conv` (no im2col columns).
+
+Forward: the input is copied once into a zero-padded buffer (kept for the weight gradient when one is needed:
+the size of the input, where im2col keeps kh·kw times that), then each core runs the kernel over its images.
+Backward: dW by the weight-gradient kernel, each core over its own input channels (disjoint parts of dW, no
+reduction between cores; with fewer channels than cores, over its own images, the partial sums added in core
+order), the images in blocks of :data:`IMAGES_PER_BLOCK`; dX by the forward kernel on dY
+padded by kernel − 1 − padding, with the flipped, transposed weight.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _parallel
+from ._conv_ops import conv_out_hw
+
+# Images per weight-gradient call: LeNet's conv2 (16 -> 32, 14 x 14) holds 8 x (28 + 23) KB of g and padded x.
+IMAGES_PER_BLOCK = 8
+
+
+def supported(geo) -> bool:
+    """Whether the kernels here run a convolution of geometry ``geo`` (of :mod:`._conv_ops`)."""
+    kh, kw, sh, sw, pt, pb, pl, pr, dh, dw = geo
+    return ((sh, sw, dh, dw) == (1, 1, 1, 1) and kh * kw <= 49 and max(pt, pb) <= kh - 1
+            and max(pl, pr) <= kw - 1)
+
+
+def _forward_blocking(o: int, ow: int) -> tuple:
+    """(OB, PB): output channels x 8-pixel vectors per register block (at most 8 accumulators)."""
+    pb = min(4, -(-ow // 8))
+    return next(d for d in (4, 2, 1) if o % d == 0 and d * pb <= 8), pb
+
+
+def _padded(be, K, a, pt: int, pl: int, hp: int, wp: int, slot):
+    """``a`` (N, C, H, W) at (pt, pl) in a zeroed (N, C, hp, wp) buffer (scratch of ``slot``, or new for None)."""
+    n, c, h, w = a.shape
+    out = be.conv_scratch((n, c, hp, wp), a.dtype, slot) if slot else np.empty((n, c, hp, wp), dtype=a.dtype)
+    a = np.ascontiguousarray(a)
+    _parallel.run(lambda k, lo, hi: K.pad_planes(a[lo:hi].reshape(-1), out[lo:hi].reshape(-1), h, w, pt, pl, hp, wp),
+                  n, _parallel.parts(n, out[0].size))
+    return out
+
+
+def forward(be, K, D, x, W, b, geo, keep: bool):
+    """``(y, saved)``: y (N, O, OH, OW), the convolution of ``x`` by ``W`` (+ ``b``); ``saved`` for
+    :func:`backward` (with the padded input when ``keep``: needed for dW). K: the conv kernels (``pad_planes``),
+    D: :mod:`._cpu_direct_conv`."""
+    n, c, h, w = x.shape
+    o = W.shape[0]
+    kh, kw, _, _, pt, _, pl, _, _, _ = geo
+    oh, ow = conv_out_hw(h, w, geo)
+    OB, PB = _forward_blocking(o, ow)
+    owp = -(-ow // (8 * PB)) * 8 * PB
+    xp = _padded(be, K, x, pt, pl, oh + kh - 1, owp + kw - 1, None if keep else "direct_x")
+    y = _run_forward(be, D, xp, W, b, oh, ow, owp, OB, PB)
+    return y, ((xp if keep else None), x.shape, W, geo, PB)
+
+
+def _run_forward(be, D, xp, W, b, oh: int, ow: int, owp: int, OB: int, PB: int):
+    n, c, hp, wp = xp.shape
+    o, _, kh, kw = W.shape
+    Wt = np.ascontiguousarray(W.reshape(o // OB, OB, c, kh * kw).transpose(0, 2, 3, 1)).reshape(-1)
+    bias = np.zeros(o, dtype=np.float32) if b is None else np.ascontiguousarray(b)
+    yp = np.empty((n, o, oh, ow), dtype=np.float32) if owp == ow else be.conv_scratch((n, o, oh, owp), np.float32,
+                                                                                      "direct_y")
+    fn = D.forward(kh, kw, OB, PB)
+    xf, yf = xp.reshape(-1), yp.reshape(-1)
+    _parallel.run(lambda k, lo, hi: fn(xf, Wt, bias, yf, c, o, hp, wp, oh, owp, lo, hi), n,
+                  _parallel.parts(n, yp[0].size * c * kh * kw // 64))
+    return yp if owp == ow else np.ascontiguousarray(yp[..., :ow])
+
+
+def backward(be, K, D, saved, g, needs):
+    """``(dx, dW, db)`` of :func:`forward` for the upstream ``g`` (N, O, OH, OW)."""
+    xp, x_shape, W, geo, PB = saved
+    need_x, need_W, need_b = needs
+    n, o, oh, ow = g.shape
+    c = x_shape[1]
+    kh, kw, _, _, pt, pb, pl, pr, _, _ = geo
+    g = np.ascontiguousarray(g, dtype=np.float32)
+    db = g.sum(axis=(0, 2, 3)) if need_b else None
+    dx = dW = None
+    if need_W:
+        hp, wp = xp.shape[2:]
+        owp = wp - kw + 1
+        gp = _padded(be, K, g, 0, 0, oh, owp, "direct_g")
+        OB = next(d for d in (4, 2, 1) if o % d == 0 and d * (kw + 1) <= 15)
+        fn = D.weight_grad(kh, kw, OB, PB)
+        xf, gf = xp.reshape(-1), gp.reshape(-1)
+        parts = _parallel.parts(max(c, n), g.size * kh * kw * c // max(c, n))
+        accs = [np.zeros(c * o * kh * kw * 8, dtype=np.float32) for _ in range(1 if c >= parts else parts)]
+
+        def run(acc, n_lo, n_hi, c0, c1):
+            for n0 in range(n_lo, n_hi, IMAGES_PER_BLOCK):
+                fn(xf, gf, acc, c, o, hp, wp, oh, owp, n0, min(n_hi, n0 + IMAGES_PER_BLOCK), c0, c1)
+        if len(accs) == 1:  # each core its own input channels: disjoint parts of dW
+            _parallel.run(lambda k, c0, c1: run(accs[0], 0, n, c0, c1), c, parts)
+        else:               # fewer channels than cores: each core its own images, partial sums added in core order
+            _parallel.run(lambda k, lo, hi: run(accs[k], lo, hi, 0, c), n, parts)
+        acc = accs[0] if len(accs) == 1 else sum(accs)
+        dW = acc.reshape(c, o // OB, kh, OB, kw, 8).sum(axis=-1).transpose(1, 3, 0, 2, 4).reshape(o, c, kh, kw)
+        dW = np.ascontiguousarray(dW)
+    if need_x:
+        Wf = np.ascontiguousarray(W.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
+        geo_x = (kh, kw, 1, 1, kh - 1 - pt, kh - 1 - pb, kw - 1 - pl, kw - 1 - pr, 1, 1)
+        dx, _ = forward(be, K, D, g, Wf, None, geo_x, False)
+    return dx, dW, db

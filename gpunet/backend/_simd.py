@@ -1,0 +1,98 @@
+"""Eight-lane float32 vectors inside Numba kernels: a Numba type lowered to LLVM's ``<8 x float>`` and the few
+operations the direct convolutions (:mod:`._cpu_direct_conv`) need, as ``numba.extending.intrinsic`` functions.
+
+Numba leaves the vectorising of such kernels to LLVM, which gives up on loops with many streams (it cannot prove
+that arrays do not overlap) and keeps register-blocked straight-line code scalar (its SLP vectoriser is off in
+Numba). These intrinsics write the vector code out instead: a kernel holds its accumulators in ``f32x8`` locals,
+which LLVM keeps in registers, and each ``vfma`` is one fused multiply-add of eight lanes (``llvm.fma.v8f32``:
+one AVX2 instruction; LLVM splits it on machines with narrower vectors, so the results are the same everywhere).
+Loads and stores take a flat float32 array and an element index, with no bounds check and no negative-index
+wraparound: the callers pad their buffers so every access is inside.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, register_model
+
+_V8 = ir.VectorType(ir.FloatType(), 8)
+_SPLAT = ir.Constant(ir.VectorType(ir.IntType(32), 8), [0] * 8)
+
+
+class F32x8(types.Type):
+    """Eight float32 lanes."""
+
+    def __init__(self):
+        super().__init__(name="f32x8")
+
+
+f32x8 = F32x8()
+
+
+@register_model(F32x8)
+class _F32x8Model(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, _V8)
+
+
+def _address(context, builder, aryty, ary, idx):
+    data = context.make_array(aryty)(context, builder, ary).data
+    return builder.gep(data, [idx])
+
+
+def _splat(builder, x):
+    v = builder.insert_element(ir.Constant(_V8, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(v, ir.Constant(_V8, ir.Undefined), _SPLAT)
+
+
+@intrinsic
+def vload(typingctx, arr, i):
+    """arr[i : i + 8]."""
+    def codegen(context, builder, sig, args):
+        p = builder.bitcast(_address(context, builder, sig.args[0], *args), _V8.as_pointer())
+        return builder.load(p, align=4)
+    return f32x8(arr, i), codegen
+
+
+@intrinsic
+def vstore(typingctx, arr, i, v):
+    """arr[i : i + 8] = v."""
+    def codegen(context, builder, sig, args):
+        p = builder.bitcast(_address(context, builder, sig.args[0], args[0], args[1]), _V8.as_pointer())
+        builder.store(args[2], p, align=4)
+        return context.get_dummy_value()
+    return types.none(arr, i, v), codegen
+
+
+@intrinsic
+def vbload(typingctx, arr, i):
+    """arr[i] in every lane."""
+    def codegen(context, builder, sig, args):
+        return _splat(builder, builder.load(_address(context, builder, sig.args[0], *args), align=4))
+    return f32x8(arr, i), codegen
+
+
+@intrinsic
+def vzero(typingctx):
+    """Zeros."""
+    def codegen(context, builder, sig, args):
+        return ir.Constant(_V8, [0.0] * 8)
+    return f32x8(), codegen
+
+
+@intrinsic
+def vfma(typingctx, a, b, c):
+    """a · b + c, lane by lane, rounded once."""
+    def codegen(context, builder, sig, args):
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V8, [_V8] * 3), "llvm.fma.v8f32")
+        return builder.call(fn, args)
+    return f32x8(a, b, c), codegen
+
+
+@intrinsic
+def vadd(typingctx, a, b):
+    """a + b, lane by lane."""
+    def codegen(context, builder, sig, args):
+        return builder.fadd(args[0], args[1])
+    return f32x8(a, b), codegen

@@ -1,0 +1,128 @@
+"""The NumPy backend's direct vector convolution kernels (float32 stride-1 5x5 by default): that they run exactly
+where they should, and forward, input, weight and bias gradients against the float64 direct reference and
+PyTorch, over row segments, register blocks of every size, odd and asymmetric padding, one input channel and
+batches split over the cores."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gpunet as gn
+import gpunet.functional as F
+from gpunet.backend import _numba
+from gpunet.backend import _numpy_direct_conv as direct
+from gpunet.backend._numpy_conv import NumpyConv
+from test_conv import ref_conv2d
+
+pytestmark = pytest.mark.skipif(_numba.kernels() is None, reason="the direct kernels are compiled")
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Every kernel size 1x1 … 7x7 on; the list of the direct forward's input shapes."""
+    monkeypatch.setattr(NumpyConv, "direct_conv", True)
+    monkeypatch.setattr(NumpyConv, "direct_kernel_sizes", frozenset((i, j) for i in range(1, 8) for j in range(1, 8)))
+    monkeypatch.setattr(NumpyConv, "winograd", False)
+    seen = []
+    forward = direct.forward
+
+    def spy(*args, **kw):
+        seen.append(args[3].shape)
+        return forward(*args, **kw)
+    monkeypatch.setattr(direct, "forward", spy)
+    gn.use("numpy")
+    return seen
+
+
+def _ref_grads(x, w, b, padding, g):
+    """y, dx, dW, db in float64 by the direct reference and its adjoints (finite sums)."""
+    torch = pytest.importorskip("torch")
+    tx, tw, tb = (torch.tensor(a.astype(np.float64), requires_grad=True) for a in (x, w, b))
+    ty = torch.nn.functional.conv2d(tx, tw, tb, padding=padding)
+    ty.backward(torch.tensor(g.astype(np.float64)))
+    return [t.detach().numpy() for t in (ty, tx.grad, tw.grad, tb.grad)]
+
+
+@pytest.mark.parametrize("shape, o, k, padding", [
+    ((2, 3, 7, 6), 4, (5, 5), 2),            # one row segment, OB = 4
+    ((3, 16, 14, 14), 32, (5, 5), 2),        # LeNet's conv2
+    ((4, 1, 28, 28), 16, (5, 5), 2),         # LeNet's conv1: one input channel, 4 vectors a row
+    ((2, 5, 9, 23), 6, (5, 5), (1, 3)),      # asymmetric padding, O = 6 (OB = 2)
+    ((1, 2, 5, 5), 3, (5, 5), 0),            # O = 3 (OB = 1), a 1 x 1 output
+    ((2, 3, 6, 70), 5, (3, 5), (2, 1)),      # rows of 3 segments of 32 pixels, a 3 x 5 kernel
+    ((2, 4, 8, 8), 8, (1, 1), 0),            # 1 x 1
+    ((1, 3, 11, 9), 2, (7, 7), 3),           # 7 x 7
+])
+def test_forward_and_gradients_match_float64(calls, shape, o, k, padding):
+    rng = np.random.default_rng(0)
+    x0 = rng.standard_normal(shape).astype(np.float32)
+    w0 = (rng.standard_normal((o, shape[1]) + k) / np.sqrt(shape[1] * k[0] * k[1])).astype(np.float32)
+    b0 = rng.standard_normal(o).astype(np.float32)
+    x, W, b = (gn.tensor(a, requires_grad=True) for a in (x0, w0, b0))
+    y = F.conv2d(x, W, b, padding=padding)
+    g0 = rng.standard_normal(y.shape).astype(np.float32)
+    y.backward(gn.tensor(g0))
+    assert calls == [shape, (shape[0], o) + tuple(y.shape[2:])]  # forward, and dX as the forward of dY
+    for got, want in zip((y, x.grad, W.grad, b.grad), _ref_grads(x0, w0, b0, padding, g0)):
+        got = got.numpy()
+        assert got.dtype == np.float32 and got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-6 * np.abs(want).max())
+    p = padding if isinstance(padding, tuple) else (padding, padding)
+    np.testing.assert_allclose(y.numpy(), ref_conv2d(x0.astype(np.float64), w0.astype(np.float64),
+                                                     b0.astype(np.float64), 1, p, 1, 1), rtol=1e-4, atol=1e-5)
+
+
+def test_cores_split_images_and_channels(calls, monkeypatch):
+    from gpunet.backend import _parallel
+
+    monkeypatch.setattr(_parallel, "NUM_THREADS", 3)
+    monkeypatch.setattr(_parallel, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(direct, "IMAGES_PER_BLOCK", 2)
+    rng = np.random.default_rng(1)
+    for c in (7, 1):  # dW over channel spans, and (one channel) over image spans
+        x0 = rng.standard_normal((5, c, 10, 12)).astype(np.float32)
+        w0 = (rng.standard_normal((4, c, 5, 5)) / 5).astype(np.float32)
+        b0 = rng.standard_normal(4).astype(np.float32)
+        x, W, b = (gn.tensor(a, requires_grad=True) for a in (x0, w0, b0))
+        y = F.conv2d(x, W, b, padding=2)
+        g0 = rng.standard_normal(y.shape).astype(np.float32)
+        y.backward(gn.tensor(g0))
+        for got, want in zip((y, x.grad, W.grad, b.grad), _ref_grads(x0, w0, b0, 2, g0)):
+            np.testing.assert_allclose(got.numpy(), want, rtol=1e-4, atol=2e-6 * np.abs(want).max())
+    assert calls
+
+
+@pytest.mark.parametrize("kw", [dict(stride=2, padding=2), dict(dilation=2, padding=2), dict(groups=2, padding=2),
+                                dict(padding=5)])
+def test_other_convolutions_do_not_take_it(calls, kw):
+    rng = np.random.default_rng(2)
+    x = gn.tensor(rng.standard_normal((2, 4, 11, 11)).astype(np.float32))
+    W = gn.tensor(rng.standard_normal((4, 4 // kw.get("groups", 1), 5, 5)).astype(np.float32))
+    y = F.conv2d(x, W, **kw)
+    assert calls == []
+    np.testing.assert_allclose(y.numpy(), ref_conv2d(x.numpy().astype(np.float64), W.numpy().astype(np.float64), None,
+                                                     kw.get("stride", 1), kw["padding"], kw.get("dilation", 1),
+                                                     kw.get("groups", 1)), rtol=1e-4, atol=1e-4)
+
+
+def test_default_is_float32_5x5(monkeypatch):
+    seen = []
+    forward = direct.forward
+    monkeypatch.setattr(direct, "forward", lambda *a, **k: seen.append(a[4].shape) or forward(*a, **k))
+    gn.use("numpy")
+    rng = np.random.default_rng(3)
+    for k, dt in ((5, np.float32), (5, np.float64), (7, np.float32)):
+        F.conv2d(gn.tensor(rng.standard_normal((1, 2, 9, 9)).astype(dt)),
+                 gn.tensor(rng.standard_normal((3, 2, k, k)).astype(dt)), padding=2)
+    assert seen == [(3, 2, 5, 5)]
+
+
+def test_environment_turns_it_off():
+    import os
+    import subprocess
+    import sys
+
+    code = "from gpunet.backend._numpy_conv import NumpyConv; print(NumpyConv.direct_conv)"
+    out = [subprocess.run([sys.executable, "-c", code], env={**os.environ, "GPUNET_DIRECT_CONV": v}, check=True,
+                          capture_output=True, text=True).stdout.strip() for v in ("0", "1")]
+    assert out == ["False", "True"]
