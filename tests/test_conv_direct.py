@@ -126,3 +126,33 @@ def test_environment_turns_it_off():
     out = [subprocess.run([sys.executable, "-c", code], env={**os.environ, "GPUNET_DIRECT_CONV": v}, check=True,
                           capture_output=True, text=True).stdout.strip() for v in ("0", "1")]
     assert out == ["False", "True"]
+
+
+@pytest.mark.parametrize("k, shape, dt", [(5, (3, 4, 14, 13), np.float32),   # the direct kernels' own ReLU
+                                          (3, (2, 16, 32, 32), np.float32),  # Winograd, then the ReLU
+                                          (3, (2, 3, 7, 9), np.float32),     # im2col chunks, then the ReLU
+                                          (5, (2, 3, 7, 9), np.float64)])
+@pytest.mark.parametrize("nd", [2, 1])
+def test_sequential_conv_relu_is_one_node_with_the_same_results(k, shape, dt, nd):
+    from gpunet import nn
+
+    gn.use("numpy")
+    rng = np.random.default_rng(7)
+    if nd == 1:
+        shape = shape[:2] + (shape[2] * shape[3],)
+    conv = (nn.Conv2d if nd == 2 else nn.Conv1d)(shape[1], 8, k, padding=k // 2).to(dtype=dt)
+    fused = nn.Sequential(conv, nn.ReLU())
+    x0 = rng.standard_normal(shape).astype(dt)
+    x0[(0,) * len(shape)] = np.nan  # a NaN passes through the ReLU and takes no gradient, as in torch
+    g0 = rng.standard_normal(shape[:1] + (8,) + shape[2:]).astype(dt)
+    grads = []
+    for run in (fused, lambda x: F.relu(conv(x))):
+        x = gn.tensor(x0, requires_grad=True)
+        conv.zero_grad()
+        y = run(x)
+        assert (y.grad_fn.__class__.__name__ == "ConvNd") is (run is fused)
+        y.backward(gn.tensor(g0))
+        grads.append([t.numpy() for t in (y, x.grad, conv.weight.grad, conv.bias.grad)])
+    for a, b in zip(*grads):
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.nanmax(np.abs(b)))

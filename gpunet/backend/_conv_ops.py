@@ -70,11 +70,13 @@ class ConvOps:
         weight (True) rather than ``col2im(Wᵀ · dY)`` (both exact; which is faster depends on the shapes)."""
         return True
 
-    def conv_fast_forward(self, x, W, b, geo, groups: int, need_W: bool):
+    def conv_fast_forward(self, x, W, b, geo, groups: int, need_W: bool, act=None):
         """A backend's own algorithm for this convolution (e.g. Winograd): ``(y, saved)``, or None to run the
-        im2col + GEMM one. ``saved`` goes to :meth:`conv_fast_backward`. This reference has none."""
+        im2col + GEMM one. With ``act`` (an activation of :meth:`activation_forward`), y is the activation of the
+        convolution. ``saved`` goes to :meth:`conv_fast_backward`. This reference has none."""
         return None
 
     def conv_fast_backward(self, saved, grad_y, needs):
-        """``(dx, dW, db)`` of :meth:`conv_fast_forward` (None where ``needs`` says no)."""
+        """``(dx, dW, db)`` of :meth:`conv_fast_forward` (None where ``needs`` says no) for the gradient of its
+        output (of the activation, when it applied one)."""
         raise NotImplementedError

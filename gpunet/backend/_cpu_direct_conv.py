@@ -25,7 +25,7 @@ from numba import njit
 from . import _simd
 from ._cpu_kernels import CACHE
 
-_NAMES = {k: getattr(_simd, k) for k in ("vload", "vstore", "vbload", "vzero", "vfma", "vadd")}
+_NAMES = {k: getattr(_simd, k) for k in ("vload", "vstore", "vbload", "vzero", "vfma", "vadd", "vrelu")}
 
 
 def _compile(name: str, lines: list):
@@ -35,10 +35,11 @@ def _compile(name: str, lines: list):
 
 
 @functools.lru_cache(maxsize=None)
-def forward(kh: int, kw: int, OB: int, PB: int):
+def forward(kh: int, kw: int, OB: int, PB: int, relu: bool = False):
     """``fn(xf, Wt, b, yf, C, O, Hp, Wp, OH, OWp, n0, n1)``: yf (N, O, OH, OWp) of the images n0 … n1 − 1, all
-    arrays flat float32; Wt is the weight laid out (O/OB, C, kh, kw, OB), b the bias (O,) (zeros for none)."""
-    name = f"conv_forward_{kh}x{kw}_o{OB}_p{PB}"
+    arrays flat float32; Wt is the weight laid out (O/OB, C, kh, kw, OB), b the bias (O,) (zeros for none);
+    ``relu``: ReLU applied to the sums before they are stored."""
+    name = f"conv_forward_{kh}x{kw}_o{OB}_p{PB}" + ("_relu" if relu else "")
     taps = kh * kw
     L = [f"def {name}(xf, Wt, b, yf, C, O, Hp, Wp, OH, OWp, n0, n1):",
          "    for n in range(n0, n1):",
@@ -60,7 +61,8 @@ def forward(kh: int, kw: int, OB: int, PB: int):
                 L += [f"                        a{ob}_{p} = vfma(w, x{p}, a{ob}_{p})" for p in range(PB)]
     for ob in range(OB):
         L.append(f"                    yb = ((n * O + o0 + {ob}) * OH + r) * OWp + q0")
-        L += [f"                    vstore(yf, yb + {8 * p}, a{ob}_{p})" for p in range(PB)]
+        act = "vrelu(a{ob}_{p})" if relu else "a{ob}_{p}"
+        L += [f"                    vstore(yf, yb + {8 * p}, {act.format(ob=ob, p=p)})" for p in range(PB)]
     return _compile(name, L)
 
 

@@ -155,15 +155,21 @@ class NumpyConv:
             return None
         return p
 
-    def conv_fast_forward(self, x, W, b, geo, groups: int, need_W: bool):
+    def conv_fast_forward(self, x, W, b, geo, groups: int, need_W: bool, act=None):
         if type(x) is not np.ndarray or type(W) is not np.ndarray or W.dtype != x.dtype or x.dtype not in _FLOATS \
                 or (b is not None and (type(b) is not np.ndarray or b.dtype != x.dtype)):
-            return super().conv_fast_forward(x, W, b, geo, groups, need_W)
+            return super().conv_fast_forward(x, W, b, geo, groups, need_W, act)
         p = self._winograd_padding(x.shape, W.shape, geo, groups, x.dtype)
-        if p is None and self._direct(W.shape, geo, groups, x.dtype):
+        if p is None and act in (None, "relu") and self._direct(W.shape, geo, groups, x.dtype):
             y, saved = _direct.forward(self, _conv_kernels(), _direct_kernels(), np.ascontiguousarray(x),
-                                       np.ascontiguousarray(W), b, geo, need_W)
+                                       np.ascontiguousarray(W), b, geo, need_W, act == "relu")
             return y, ("direct", saved)
+        if act is not None:  # the activation after the convolution, its backward before
+            fast = self.conv_fast_forward(x, W, b, geo, groups, need_W)
+            if fast is None:
+                return None
+            y, act_saved = self.activation_forward(act, fast[0])
+            return y, ("act", act, act_saved, fast[1])
         if p is None:
             if groups != 1 or not self.conv_chunked:
                 return super().conv_fast_forward(x, W, b, geo, groups, need_W)
@@ -177,6 +183,9 @@ class NumpyConv:
         return y, ("winograd", (p, xs, x if need_W and xs is None else None, W))
 
     def conv_fast_backward(self, saved, g, needs):
+        if saved[0] == "act":
+            _, act, act_saved, inner = saved
+            return self.conv_fast_backward(inner, self.activation_backward(act, act_saved, g), needs)
         if saved[0] == "direct":
             return _direct.backward(self, _conv_kernels(), _direct_kernels(), saved[1], g, needs)
         if saved[0] == "winograd":

@@ -42,10 +42,10 @@ def _padded(be, K, a, pt: int, pl: int, hp: int, wp: int, slot):
     return out
 
 
-def forward(be, K, D, x, W, b, geo, keep: bool):
-    """``(y, saved)``: y (N, O, OH, OW), the convolution of ``x`` by ``W`` (+ ``b``); ``saved`` for
-    :func:`backward` (with the padded input when ``keep``: needed for dW). K: the conv kernels (``pad_planes``),
-    D: :mod:`._cpu_direct_conv`."""
+def forward(be, K, D, x, W, b, geo, keep: bool, relu: bool = False):
+    """``(y, saved)``: y (N, O, OH, OW), the convolution of ``x`` by ``W`` (+ ``b``), with ReLU applied when
+    ``relu``; ``saved`` for :func:`backward` (with the padded input when ``keep``: needed for dW). K: the conv
+    kernels (``pad_planes``), D: :mod:`._cpu_direct_conv`."""
     n, c, h, w = x.shape
     o = W.shape[0]
     kh, kw, _, _, pt, _, pl, _, _, _ = geo
@@ -53,18 +53,18 @@ def forward(be, K, D, x, W, b, geo, keep: bool):
     OB, PB = _forward_blocking(o, ow)
     owp = -(-ow // (8 * PB)) * 8 * PB
     xp = _padded(be, K, x, pt, pl, oh + kh - 1, owp + kw - 1, None if keep else "direct_x")
-    y = _run_forward(be, D, xp, W, b, oh, ow, owp, OB, PB)
-    return y, ((xp if keep else None), x.shape, W, geo, PB)
+    y = _run_forward(be, D, xp, W, b, oh, ow, owp, OB, PB, relu)
+    return y, ((xp if keep else None), x.shape, W, geo, PB, y if relu else None)
 
 
-def _run_forward(be, D, xp, W, b, oh: int, ow: int, owp: int, OB: int, PB: int):
+def _run_forward(be, D, xp, W, b, oh: int, ow: int, owp: int, OB: int, PB: int, relu: bool = False):
     n, c, hp, wp = xp.shape
     o, _, kh, kw = W.shape
     Wt = np.ascontiguousarray(W.reshape(o // OB, OB, c, kh * kw).transpose(0, 2, 3, 1)).reshape(-1)
     bias = np.zeros(o, dtype=np.float32) if b is None else np.ascontiguousarray(b)
     yp = np.empty((n, o, oh, ow), dtype=np.float32) if owp == ow else be.conv_scratch((n, o, oh, owp), np.float32,
                                                                                       "direct_y")
-    fn = D.forward(kh, kw, OB, PB)
+    fn = D.forward(kh, kw, OB, PB, relu)
     xf, yf = xp.reshape(-1), yp.reshape(-1)
     _parallel.run(lambda k, lo, hi: fn(xf, Wt, bias, yf, c, o, hp, wp, oh, owp, lo, hi), n,
                   _parallel.parts(n, yp[0].size * c * kh * kw // 64))
@@ -72,13 +72,21 @@ def _run_forward(be, D, xp, W, b, oh: int, ow: int, owp: int, OB: int, PB: int):
 
 
 def backward(be, K, D, saved, g, needs):
-    """``(dx, dW, db)`` of :func:`forward` for the upstream ``g`` (N, O, OH, OW)."""
-    xp, x_shape, W, geo, PB = saved
+    """``(dx, dW, db)`` of :func:`forward` for the upstream ``g`` (N, O, OH, OW) (of the ReLU's output when
+    forward applied one)."""
+    xp, x_shape, W, geo, PB, y = saved
     need_x, need_W, need_b = needs
     n, o, oh, ow = g.shape
     c = x_shape[1]
     kh, kw, _, _, pt, pb, pl, pr, _, _ = geo
     g = np.ascontiguousarray(g, dtype=np.float32)
+    if y is not None:  # through the fused ReLU: the gradient where its output is positive
+        from ._cpu_act_kernels import relu_grad_from_output
+
+        gm, gf, yf = np.empty_like(g), g.reshape(-1), y.reshape(-1)
+        _parallel.run(lambda k, i0, i1: relu_grad_from_output(gf, yf, gm.reshape(-1), i0, i1), g.size,
+                      _parallel.parts(g.size))
+        g = gm
     db = g.sum(axis=(0, 2, 3)) if need_b else None
     dx = dW = None
     if need_W:

@@ -96,3 +96,12 @@ def vadd(typingctx, a, b):
     def codegen(context, builder, sig, args):
         return builder.fadd(args[0], args[1])
     return f32x8(a, b), codegen
+
+
+@intrinsic
+def vrelu(typingctx, a):
+    """max(a, 0) lane by lane with NaN kept (the select takes a where ``a < 0`` is False), as ``F.relu``."""
+    def codegen(context, builder, sig, args):
+        neg = builder.fcmp_ordered("<", args[0], ir.Constant(_V8, [0.0] * 8))
+        return builder.select(neg, ir.Constant(_V8, [0.0] * 8), args[0])
+    return f32x8(a), codegen

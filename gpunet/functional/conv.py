@@ -98,10 +98,12 @@ def conv_gemm_backward(be, xp, g4, x4, x_shape, W4, cols, geo, groups: int, need
 
 
 class ConvNd(Function):
-    """``y[n, o] = b[o] + Σ_{c ∈ group(o), i, j} W[o, c, i, j] · x_pad[n, c, s·p + d·(i, j)]`` (1-D or 2-D)."""
+    """``y[n, o] = b[o] + Σ_{c ∈ group(o), i, j} W[o, c, i, j] · x_pad[n, c, s·p + d·(i, j)]`` (1-D or 2-D); with
+    ``act`` (``nn.Sequential``'s Conv + ReLU), that activation of it, in the same node (the NumPy backend's direct
+    kernels apply it before they store the sums)."""
     arg_names = ("input", "weight", "bias")
 
-    def forward(self, xp, x, W, b, pad, stride, dilation, groups, nd, fn):
+    def forward(self, xp, x, W, b, pad, stride, dilation, groups, nd, fn, act=None):
         unbatched = geom.check_input(fn, x.shape, W.shape, groups, nd)
         require_same_dtype(fn, x, W)
         if b is not None:
@@ -120,14 +122,17 @@ class ConvNd(Function):
         geom.check_kernel_fits(fn, x4.shape[2:], geo, nd)
         need_x, need_W, _ = self.needs_input_grad
         be = self.backend
-        fast = be.conv_fast_forward(x4, W, b, geo, groups, need_W)
-        self.fast = None
-        if fast is not None:
+        fast = be.conv_fast_forward(x4, W, b, geo, groups, need_W, act)
+        self.fast = self.act = None
+        if fast is not None:  # (the activation applied, when there is one)
             y, self.fast = fast
             cols = None
         else:
             keep = need_W and be.conv_keep_cols(x4.shape, W.shape, geo, x4.dtype.itemsize)
             y, cols = conv_gemm_forward(be, xp, x4, W, b, geo, groups, keep=keep)
+            if act is not None:
+                y, self.act_saved = be.activation_forward(act, y)
+                self.act = act
         if need_x or need_W or self.needs_input_grad[2]:
             self.x4 = x4 if need_W and cols is None and fast is None else None
             self.x4_shape, self.unbatched, self.nd = x4.shape, unbatched, nd
@@ -140,6 +145,8 @@ class ConvNd(Function):
         g4 = g[None] if self.unbatched else g
         if self.nd == 1:
             g4 = g4.reshape(g4.shape[0], g4.shape[1], 1, g4.shape[2])
+        if self.act is not None:
+            g4 = self.backend.activation_backward(self.act, self.act_saved, g4)
         if self.fast is not None:
             dx, dW, db = self.backend.conv_fast_backward(self.fast, g4, self.needs_input_grad)
         else:
