@@ -105,16 +105,17 @@ def test_other_convolutions_do_not_take_it(calls, kw):
                                                      kw.get("groups", 1)), rtol=1e-4, atol=1e-4)
 
 
-def test_default_is_float32_5x5(monkeypatch):
+def test_default_is_float32_5x5_7x7_and_3x3_from_few_channels(monkeypatch):
     seen = []
     forward = direct.forward
     monkeypatch.setattr(direct, "forward", lambda *a, **k: seen.append(a[4].shape) or forward(*a, **k))
     gn.use("numpy")
     rng = np.random.default_rng(3)
-    for k, dt in ((5, np.float32), (5, np.float64), (7, np.float32)):
-        F.conv2d(gn.tensor(rng.standard_normal((1, 2, 9, 9)).astype(dt)),
-                 gn.tensor(rng.standard_normal((3, 2, k, k)).astype(dt)), padding=2)
-    assert seen == [(3, 2, 5, 5)]
+    for c, k, side, dt in ((2, 5, 9, np.float32), (2, 5, 9, np.float64), (2, 7, 9, np.float32), (2, 6, 9, np.float32),
+                           (3, 3, 16, np.float32), (3, 3, 15, np.float32), (5, 3, 16, np.float32)):
+        F.conv2d(gn.tensor(rng.standard_normal((1, c, side, side)).astype(dt)),
+                 gn.tensor(rng.standard_normal((3, c, k, k)).astype(dt)), padding=k // 2)
+    assert seen == [(3, 2, 5, 5), (3, 2, 7, 7), (3, 3, 3, 3)]
 
 
 def test_environment_turns_it_off():

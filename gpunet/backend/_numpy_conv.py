@@ -9,8 +9,9 @@ padded input); col2im is a compiled scatter-add (over channels, split over the c
 chunk of samples in the chunked path). Without Numba (``GPUNET_NUMBA=0``) col2im is the reference's loop over
 kernel offsets.
 
-Float32 stride-1 3x3 convolutions with the same padding on every side, 16-64 input and output channels and
-outputs of at least 32 x 32 run as Winograd F(2x2, 3x3) when Numba is there (:mod:`._numpy_winograd`;
+Float32 stride-1 5x5 and 7x7 convolutions (and 3x3 ones from at most 4 channels) run as direct vector kernels
+(:mod:`._numpy_direct_conv`, no columns). Float32 stride-1 3x3 convolutions with the same padding on every side,
+16-64 input and output channels and outputs of at least 32 x 32 run as Winograd F(2x2, 3x3) when Numba is there (:mod:`._numpy_winograd`;
 ``NumpyConv.winograd = False`` or ``GPUNET_WINOGRAD=0`` turns it off). The residual block's 64 -> 64 layer on
 (32, 64, 32, 32), forward + backward, best of 5 rounds on 2 vCPUs: 51-60 ms against 78-88 for im2col + GEMM; the
 benchmark's residual-block step 131 against 182 ms (PyTorch 166), medians of 5 interleaved rounds in one process.
@@ -134,14 +135,22 @@ class NumpyConv:
     winograd_min_pixels = 1024     # output pixels of one image (OH·OW)
 
     # ------------------------------------------------------------------------------------ direct
-    # float32 stride-1 convolutions with these kernel sizes run as direct vector kernels (:mod:`._numpy_direct_conv`);
-    # GPUNET_DIRECT_CONV=0: never
+    # Float32 stride-1 convolutions run as direct vector kernels (:mod:`._numpy_direct_conv`) with these kernel
+    # sizes, and 3x3 ones with at most 4 input channels on rows of at least 16 outputs (an RGB or grey first layer);
+    # GPUNET_DIRECT_CONV=0: never. Measured, forward + backward against im2col + GEMM, best of 3 x 4 rounds:
+    # 5x5 1.21-1.50x ((32, 3, 32, 32) -> 16, (16, 32, 16, 16) -> 64, LeNet's), 7x7 1.51x ((8, 3, 64, 64) -> 16),
+    # 3x3 from 3 channels 1.32x ((32, 3, 32, 32) -> 32); 3x3 from 32-256 channels 0.45-0.90x (8 x 8 images 0.60x,
+    # 32 x 32 ones 1.09x, where Winograd runs at 1.65x), 1x1 0.66x.
     direct_conv = os.environ.get("GPUNET_DIRECT_CONV", "1").strip().lower() not in ("0", "false", "no", "off")
-    direct_kernel_sizes = frozenset({(5, 5)})
+    direct_kernel_sizes = frozenset({(5, 5), (7, 7)})
 
-    def _direct(self, w_shape, geo, groups, dtype) -> bool:
-        return (self.direct_conv and groups == 1 and np.dtype(dtype) == np.float32 and tuple(w_shape[2:]) in
-                self.direct_kernel_sizes and _direct.supported(geo) and _conv_kernels() is not None)
+    def _direct(self, x_shape, w_shape, geo, groups, dtype) -> bool:
+        if not (self.direct_conv and groups == 1 and np.dtype(dtype) == np.float32 and _direct.supported(geo)
+                and _conv_kernels() is not None):
+            return False
+        k = tuple(w_shape[2:])
+        return k in self.direct_kernel_sizes or (k == (3, 3) and x_shape[1] <= 4
+                                                 and conv_out_hw(x_shape[2], x_shape[3], geo)[1] >= 16)
 
     def _winograd_padding(self, x_shape, w_shape, geo, groups, dtype):
         """The padding p when this convolution runs as Winograd here, else None."""
@@ -160,7 +169,7 @@ class NumpyConv:
                 or (b is not None and (type(b) is not np.ndarray or b.dtype != x.dtype)):
             return super().conv_fast_forward(x, W, b, geo, groups, need_W, act)
         p = self._winograd_padding(x.shape, W.shape, geo, groups, x.dtype)
-        if p is None and act in (None, "relu") and self._direct(W.shape, geo, groups, x.dtype):
+        if p is None and act in (None, "relu") and self._direct(x.shape, W.shape, geo, groups, x.dtype):
             y, saved = _direct.forward(self, _conv_kernels(), _direct_kernels(), np.ascontiguousarray(x),
                                        np.ascontiguousarray(W), b, geo, need_W, act == "relu")
             return y, ("direct", saved)
