@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._cpu_kernels import _jit
+from ._cpu_kernels import _inline, _jit
 
 
 @_jit
@@ -142,6 +142,20 @@ def wino23_output(M, b, has_b, y, n0, n1, f0, L, ws):
                         row[2 * tx] = y0[base + tx]
 
 
+@_inline
+def _a_columns(a, c, d0, d1, d2, d3, L):
+    """(d0, d1, d2, d3) = (a, a + c, a − c, c) over L entries: A applied to the pair (a, c) (Aᵀ's columns (1, 0),
+    (1, 1), (1, −1), (0, 1)), one loop per output so that each vectorises."""
+    for f in range(L):
+        d0[f] = a[f]
+    for f in range(L):
+        d1[f] = a[f] + c[f]
+    for f in range(L):
+        d2[f] = a[f] - c[f]
+    for f in range(L):
+        d3[f] = c[f]
+
+
 @_jit
 def wino23_output_adjoint(gs, dM, n0, n1, f0, L):
     """dM[4u + v, o, (n − n0)·L + f] = (A dY Aᵀ)[u, v] of output tiles f0 … f0 + L − 1 of the images n0 … n1 − 1,
@@ -155,24 +169,7 @@ def wino23_output_adjoint(gs, dM, n0, n1, f0, L):
             for i in range(2):
                 g0 = gs[n, o, i, 0].reshape(hs * ws)[f0:f0 + L]
                 g1 = gs[n, o, i, 1].reshape(hs * ws)[f0:f0 + L]
-                q0, q1, q2, q3 = cols[4 * i], cols[4 * i + 1], cols[4 * i + 2], cols[4 * i + 3]
-                for f in range(L):
-                    q0[f] = g0[f]
-                for f in range(L):
-                    q1[f] = g0[f] + g1[f]
-                for f in range(L):
-                    q2[f] = g0[f] - g1[f]
-                for f in range(L):
-                    q3[f] = g1[f]
+                _a_columns(g0, g1, cols[4 * i], cols[4 * i + 1], cols[4 * i + 2], cols[4 * i + 3], L)
             for v in range(4):
-                a, c = cols[v], cols[4 + v]
-                m0, m1 = dM[v, o, col:col + L], dM[4 + v, o, col:col + L]
-                m2, m3 = dM[8 + v, o, col:col + L], dM[12 + v, o, col:col + L]
-                for f in range(L):
-                    m0[f] = a[f]
-                for f in range(L):
-                    m1[f] = a[f] + c[f]
-                for f in range(L):
-                    m2[f] = a[f] - c[f]
-                for f in range(L):
-                    m3[f] = c[f]
+                _a_columns(cols[v], cols[4 + v], dM[v, o, col:col + L], dM[4 + v, o, col:col + L],
+                           dM[8 + v, o, col:col + L], dM[12 + v, o, col:col + L], L)
