@@ -31,12 +31,3 @@ def relu_backward(g, m, dz, i0, i1):
     for i in range(gs.size):
         ds[i] = gs[i] * ds.dtype.type(ms[i])
 
-
-@_jit
-def relu_grad_from_output(g, y, dz, i0, i1):
-    """dz = g where y > 0 else 0 (y: the ReLU's output, so a NaN output passes no gradient, as torch's
-    ``threshold_backward``)."""
-    zero = dz.dtype.type(0)
-    gs, ys, ds = g[i0:i1], y[i0:i1], dz[i0:i1]
-    for i in range(gs.size):
-        ds[i] = gs[i] if ys[i] > zero else zero

@@ -68,12 +68,13 @@ def forward(kh: int, kw: int, OB: int, PB: int, relu: bool = False):
 
 @functools.lru_cache(maxsize=None)
 def weight_grad(kh: int, kw: int, OB: int, PB: int):
-    """``fn(xf, gf, acc, C, O, Hp, Wp, OH, OWp, n0, n1, c0, c1)``: acc (C, O/OB, kh, OB, kw, 8) += the 8-lane
-    partial sums of dW for the input channels c0 … c1 − 1 over the images n0 … n1 − 1 (flat float32 arrays; gf is
-    (N, O, OH, OWp), zero in the padding columns)."""
+    """``fn(xf, gf, acc, C, O, Hp, Wp, OH, OWp, GH, GW, gr0, gc0, n0, n1, c0, c1)``: acc (C, O/OB, kh, OB, kw, 8)
+    += the 8-lane partial sums of dW for the input channels c0 … c1 − 1 over the images n0 … n1 − 1 (flat float32
+    arrays; g[n, o, r, q] is gf[n, o, gr0 + r, gc0 + q] of a (N, O, GH, GW) buffer that is zero for q from OW to
+    OWp)."""
     name = f"conv_weight_grad_{kh}x{kw}_o{OB}_p{PB}"
-    L = [f"def {name}(xf, gf, acc, C, O, Hp, Wp, OH, OWp, n0, n1, c0, c1):",
-         "    gs = OH * OWp",
+    L = [f"def {name}(xf, gf, acc, C, O, Hp, Wp, OH, OWp, GH, GW, gr0, gc0, n0, n1, c0, c1):",
+         "    gs = GH * GW",
          "    for c in range(c0, c1):",
          f"        for o0 in range(0, O, {OB}):",
          f"            for i in range({kh}):"]
@@ -81,7 +82,7 @@ def weight_grad(kh: int, kw: int, OB: int, PB: int):
     L += ["                for n in range(n0, n1):",
           "                    for r in range(OH):",
           "                        xr = ((n * C + c) * Hp + r + i) * Wp",
-          "                        gr = ((n * O + o0) * OH + r) * OWp",
+          "                        gr = ((n * O + o0) * GH + gr0 + r) * GW + gc0",
           f"                        for q0 in range(0, OWp, {8 * PB}):"]
     for p in range(PB):
         L += [f"                            g{ob} = vload(gf, gr + {ob} * gs + q0 + {8 * p})" for ob in range(OB)]

@@ -32,13 +32,20 @@ def _forward_blocking(o: int, ow: int) -> tuple:
     return next(d for d in (4, 2, 1) if o % d == 0 and d * pb <= 8), pb
 
 
-def _padded(be, K, a, pt: int, pl: int, hp: int, wp: int, slot):
-    """``a`` (N, C, H, W) at (pt, pl) in a zeroed (N, C, hp, wp) buffer (scratch of ``slot``, or new for None)."""
+def _padded(be, K, a, pt: int, pl: int, hp: int, wp: int, slot, mask=None):
+    """``a`` (N, C, H, W) at (pt, pl) in a zeroed (N, C, hp, wp) buffer (scratch of ``slot``, or new for None);
+    with ``mask`` (a ReLU's output, of a's shape), only where it is positive."""
     n, c, h, w = a.shape
     out = be.conv_scratch((n, c, hp, wp), a.dtype, slot) if slot else np.empty((n, c, hp, wp), dtype=a.dtype)
     a = np.ascontiguousarray(a)
-    _parallel.run(lambda k, lo, hi: K.pad_planes(a[lo:hi].reshape(-1), out[lo:hi].reshape(-1), h, w, pt, pl, hp, wp),
-                  n, _parallel.parts(n, out[0].size))
+
+    def part(k, lo, hi):
+        src, dst = a[lo:hi].reshape(-1), out[lo:hi].reshape(-1)
+        if mask is None:
+            K.pad_planes(src, dst, h, w, pt, pl, hp, wp)
+        else:
+            K.pad_planes_masked(src, mask[lo:hi].reshape(-1), dst, h, w, pt, pl, hp, wp)
+    _parallel.run(part, n, _parallel.parts(n, out[0].size))
     return out
 
 
@@ -73,44 +80,62 @@ def _run_forward(be, D, xp, W, b, oh: int, ow: int, owp: int, OB: int, PB: int, 
 
 def backward(be, K, D, saved, g, needs):
     """``(dx, dW, db)`` of :func:`forward` for the upstream ``g`` (N, O, OH, OW) (of the ReLU's output when
-    forward applied one)."""
+    forward applied one: the gradient is masked in the padding pass). When dX is wanted, dW reads dY from the
+    buffer dX's convolution pads it into (one pass for both)."""
     xp, x_shape, W, geo, PB, y = saved
     need_x, need_W, need_b = needs
     n, o, oh, ow = g.shape
-    c = x_shape[1]
+    _, c, h, w = x_shape
     kh, kw, _, _, pt, pb, pl, pr, _, _ = geo
     g = np.ascontiguousarray(g, dtype=np.float32)
-    if y is not None:  # through the fused ReLU: the gradient where its output is positive
-        from ._cpu_act_kernels import relu_grad_from_output
-
-        gm, gf, yf = np.empty_like(g), g.reshape(-1), y.reshape(-1)
-        _parallel.run(lambda k, i0, i1: relu_grad_from_output(gf, yf, gm.reshape(-1), i0, i1), g.size,
-                      _parallel.parts(g.size))
-        g = gm
-    db = g.sum(axis=(0, 2, 3)) if need_b else None
     dx = dW = None
+    owp = -(-ow // (8 * PB)) * 8 * PB
+    gbuf, offset = None, (0, 0)
+    if need_x:  # dY padded for the full correlation (the flipped weight over it gives dX)
+        OBx, PBx = _forward_blocking(c, w)
+        owpx = -(-w // (8 * PBx)) * 8 * PBx
+        gbuf = _padded(be, K, g, kh - 1 - pt, kw - 1 - pl, h + kh - 1, owpx + kw - 1, "direct_g", y)
+        offset = (kh - 1 - pt, kw - 1 - pl)
+        if offset[1] + owp > gbuf.shape[3]:  # dW's rows would run past the buffer: it pads its own
+            gbuf_w = None
+        else:
+            gbuf_w = gbuf
     if need_W:
-        hp, wp = xp.shape[2:]
-        owp = wp - kw + 1
-        gp = _padded(be, K, g, 0, 0, oh, owp, "direct_g")
-        OB = next(d for d in (4, 2, 1) if o % d == 0 and d * (kw + 1) <= 15)
-        fn = D.weight_grad(kh, kw, OB, PB)
-        xf, gf = xp.reshape(-1), gp.reshape(-1)
-        parts = _parallel.parts(max(c, n), g.size * kh * kw * c // max(c, n))
-        accs = [np.zeros(c * o * kh * kw * 8, dtype=np.float32) for _ in range(1 if c >= parts else parts)]
-
-        def run(acc, n_lo, n_hi, c0, c1):
-            for n0 in range(n_lo, n_hi, IMAGES_PER_BLOCK):
-                fn(xf, gf, acc, c, o, hp, wp, oh, owp, n0, min(n_hi, n0 + IMAGES_PER_BLOCK), c0, c1)
-        if len(accs) == 1:  # each core its own input channels: disjoint parts of dW
-            _parallel.run(lambda k, c0, c1: run(accs[0], 0, n, c0, c1), c, parts)
-        else:               # fewer channels than cores: each core its own images, partial sums added in core order
-            _parallel.run(lambda k, lo, hi: run(accs[k], lo, hi, 0, c), n, parts)
-        acc = accs[0] if len(accs) == 1 else sum(accs)
-        dW = acc.reshape(c, o // OB, kh, OB, kw, 8).sum(axis=-1).transpose(1, 3, 0, 2, 4).reshape(o, c, kh, kw)
-        dW = np.ascontiguousarray(dW)
+        if not need_x or gbuf_w is None:
+            gbuf_w, offset = _padded(be, K, g, 0, 0, oh, owp, "direct_gw", y), (0, 0)
+        dW = _weight_grad(D, xp, gbuf_w, offset, o, oh, owp, kh, kw, PB)
+    if need_b:
+        if y is None:
+            db = g.sum(axis=(0, 2, 3))
+        else:  # the masked gradient's sum: over whichever padded copy exists (its padding is zero)
+            src = gbuf if gbuf is not None else (gbuf_w if need_W else _padded(be, K, g, 0, 0, oh, ow, None, y))
+            db = src.sum(axis=(0, 2, 3))
+    else:
+        db = None
     if need_x:
         Wf = np.ascontiguousarray(W.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
-        geo_x = (kh, kw, 1, 1, kh - 1 - pt, kh - 1 - pb, kw - 1 - pl, kw - 1 - pr, 1, 1)
-        dx, _ = forward(be, K, D, g, Wf, None, geo_x, False)
+        dx = _run_forward(be, D, gbuf, Wf, None, h, w, owpx, OBx, PBx)
     return dx, dW, db
+
+
+def _weight_grad(D, xp, gbuf, offset, o: int, oh: int, owp: int, kh: int, kw: int, PB: int):
+    """dW (O, C, kh, kw) from the padded input ``xp`` and dY in ``gbuf`` at ``offset`` (zero past the output)."""
+    n, c, hp, wp = xp.shape
+    GH, GW = gbuf.shape[2:]
+    OB = next(d for d in (4, 2, 1) if o % d == 0 and d * (kw + 1) <= 15)
+    fn = D.weight_grad(kh, kw, OB, PB)
+    xf, gf = xp.reshape(-1), gbuf.reshape(-1)
+    parts = _parallel.parts(max(c, n), n * o * oh * owp * kh * kw * c // max(c, n))
+    accs = [np.zeros(c * o * kh * kw * 8, dtype=np.float32) for _ in range(1 if c >= parts else parts)]
+
+    def run(acc, n_lo, n_hi, c0, c1):
+        for n0 in range(n_lo, n_hi, IMAGES_PER_BLOCK):
+            fn(xf, gf, acc, c, o, hp, wp, oh, owp, GH, GW, offset[0], offset[1], n0,
+               min(n_hi, n0 + IMAGES_PER_BLOCK), c0, c1)
+    if len(accs) == 1:  # each core its own input channels: disjoint parts of dW
+        _parallel.run(lambda k, c0, c1: run(accs[0], 0, n, c0, c1), c, parts)
+    else:               # fewer channels than cores: each core its own images, partial sums added in core order
+        _parallel.run(lambda k, lo, hi: run(accs[k], lo, hi, 0, c), n, parts)
+    acc = accs[0] if len(accs) == 1 else sum(accs)
+    dW = acc.reshape(c, o // OB, kh, OB, kw, 8).sum(axis=-1).transpose(1, 3, 0, 2, 4).reshape(o, c, kh, kw)
+    return np.ascontiguousarray(dW)
