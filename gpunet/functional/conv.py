@@ -11,8 +11,9 @@ weight (a full correlation: one more im2col + a GEMM with the long O·kh·kw inn
 The columns are kept for dW or rebuilt there, by the backend's choice (``conv_keep_cols``): keeping them is
 faster, rebuilding bounds the memory held between forward and backward. A backend may also run a convolution by
 an algorithm of its own (``conv_fast_forward`` / ``conv_fast_backward``): the NumPy backend runs ungrouped
-convolutions a chunk of samples per core (:mod:`gpunet.backend._numpy_conv_gemm`, the same products), and has an
-opt-in Winograd.
+convolutions a chunk of samples per core (:mod:`gpunet.backend._numpy_conv_gemm`, the same products), and the
+float32 stride-1 cases where they measured faster as Winograd F(2x2, 3x3) (:mod:`gpunet.backend._numpy_winograd`)
+or as direct vector kernels (:mod:`gpunet.backend._numpy_direct_conv`).
 A 1-D convolution is the 2-D one over an (N, C, 1, L) view.
 """
 from __future__ import annotations
