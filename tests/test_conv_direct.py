@@ -49,9 +49,11 @@ def _ref_grads(x, w, b, padding, g):
     ((4, 1, 28, 28), 16, (5, 5), 2),         # LeNet's conv1: one input channel, 4 vectors a row
     ((2, 5, 9, 23), 6, (5, 5), (1, 3)),      # asymmetric padding, O = 6 (OB = 2)
     ((1, 2, 5, 5), 3, (5, 5), 0),            # O = 3 (OB = 1), a 1 x 1 output
-    ((2, 3, 6, 70), 5, (3, 5), (2, 1)),      # rows of 3 segments of 32 pixels, a 3 x 5 kernel
-    ((2, 4, 8, 8), 8, (1, 1), 0),            # 1 x 1
+    ((2, 3, 6, 70), 5, (5, 5), (2, 1)),      # rows of 3 segments of 32 pixels
     ((1, 3, 11, 9), 2, (7, 7), 3),           # 7 x 7
+    # kernel sizes the default leaves to im2col (each compiles its own kernels: in the slow run)
+    pytest.param((2, 3, 6, 70), 5, (3, 5), (2, 1), marks=pytest.mark.slow),
+    pytest.param((2, 4, 8, 8), 8, (1, 1), 0, marks=pytest.mark.slow),
 ])
 def test_forward_and_gradients_match_float64(calls, shape, o, k, padding):
     rng = np.random.default_rng(0)
