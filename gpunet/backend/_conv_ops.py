@@ -16,6 +16,12 @@ def conv_out_hw(h: int, w: int, geo) -> tuple:
     return (h + pt + pb - dh * (kh - 1) - 1) // sh + 1, (w + pl + pr - dw * (kw - 1) - 1) // sw + 1
 
 
+def dx_weight(W):
+    """The weight whose full correlation with dY is dX for a stride-1 convolution by ``W`` (O, C, kh, kw): W
+    transposed and flipped, (C, O, kh, kw), contiguous."""
+    return W.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1].copy()
+
+
 class ConvOps:
     """Reference convolution (im2col / col2im) ops."""
 
@@ -71,12 +77,13 @@ class ConvOps:
         return True
 
     def conv_fast_forward(self, x, W, b, geo, groups: int, need_W: bool, act=None):
-        """A backend's own algorithm for this convolution (e.g. Winograd): ``(y, saved)``, or None to run the
-        im2col + GEMM one. With ``act`` (an activation of :meth:`activation_forward`), y is the activation of the
-        convolution. ``saved`` goes to :meth:`conv_fast_backward`. This reference has none."""
+        """A backend's own algorithm for this convolution (e.g. Winograd): ``(y, saved, fused)``, or None to run
+        the im2col + GEMM one. ``fused``: y is already activation ``act`` (a name of :meth:`activation_forward`)
+        of the convolution, and :meth:`conv_fast_backward` takes that activation's gradient; otherwise the caller
+        applies ``act``. ``saved`` goes to :meth:`conv_fast_backward`. This reference has none."""
         return None
 
     def conv_fast_backward(self, saved, grad_y, needs):
         """``(dx, dW, db)`` of :meth:`conv_fast_forward` (None where ``needs`` says no) for the gradient of its
-        output (of the activation, when it applied one)."""
+        output (of the activation, when it fused one)."""
         raise NotImplementedError

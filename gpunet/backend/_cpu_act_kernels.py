@@ -30,4 +30,3 @@ def relu_backward(g, m, dz, i0, i1):
     gs, ms, ds = g[i0:i1], m[i0:i1], dz[i0:i1]
     for i in range(gs.size):
         ds[i] = gs[i] * ds.dtype.type(ms[i])
-

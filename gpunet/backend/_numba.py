@@ -16,10 +16,16 @@ def kernels():
     return _kernels if _kernels is not None or _reason is not None else _load()
 
 
+def switched_off(var: str) -> bool:
+    """Whether the environment switch ``var`` (GPUNET_NUMBA, GPUNET_WINOGRAD, …; on when unset) is 0 / false / no /
+    off."""
+    return os.environ.get(var, "1").strip().lower() in ("0", "false", "no", "off")
+
+
 def _load():
     """Decide once (called by :func:`kernels` while neither the module nor a reason is set)."""
     global _kernels, _reason
-    if os.environ.get("GPUNET_NUMBA", "1").strip().lower() in ("0", "false", "no", "off"):
+    if switched_off("GPUNET_NUMBA"):
         _reason = "turned off by GPUNET_NUMBA=0"
     else:
         try:

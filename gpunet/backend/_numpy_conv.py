@@ -18,8 +18,6 @@ benchmark's residual-block step 131 against 182 ms (PyTorch 166), medians of 5 i
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -126,7 +124,7 @@ class NumpyConv:
 
     # ---------------------------------------------------------------------------------------- Winograd
     # stride-1 3x3 convolutions as Winograd F(2x2, 3x3) (:mod:`._numpy_winograd`); GPUNET_WINOGRAD=0: never
-    winograd = os.environ.get("GPUNET_WINOGRAD", "1").strip().lower() not in ("0", "false", "no", "off")
+    winograd = not _numba.switched_off("GPUNET_WINOGRAD")
     winograd_dtypes = (np.dtype(np.float32),)
     # Where it runs: measured faster than im2col only for 16-64 channels on images of 32 x 32 and more (conv
     # forward + backward, one process: (32, 16, 32, 32) 1.11x, (32, 64, 32, 32) 1.4x, (4, 64, 64, 64) 1.24x;
@@ -141,7 +139,7 @@ class NumpyConv:
     # 5x5 1.21-1.50x ((32, 3, 32, 32) -> 16, (16, 32, 16, 16) -> 64, LeNet's), 7x7 1.51x ((8, 3, 64, 64) -> 16),
     # 3x3 from 3 channels 1.32x ((32, 3, 32, 32) -> 32); 3x3 from 32-256 channels 0.45-0.90x (8 x 8 images 0.60x,
     # 32 x 32 ones 1.09x, where Winograd runs at 1.65x), 1x1 0.66x.
-    direct_conv = os.environ.get("GPUNET_DIRECT_CONV", "1").strip().lower() not in ("0", "false", "no", "off")
+    direct_conv = not _numba.switched_off("GPUNET_DIRECT_CONV")
     direct_kernel_sizes = frozenset({(5, 5), (7, 7)})
 
     def _direct(self, x_shape, w_shape, geo, groups, dtype) -> bool:
@@ -172,29 +170,20 @@ class NumpyConv:
         if p is None and act in (None, "relu") and self._direct(x.shape, W.shape, geo, groups, x.dtype):
             y, saved = _direct.forward(self, _conv_kernels(), _direct_kernels(), np.ascontiguousarray(x),
                                        np.ascontiguousarray(W), b, geo, need_W, act == "relu")
-            return y, ("direct", saved)
-        if act is not None:  # the activation after the convolution, its backward before
-            fast = self.conv_fast_forward(x, W, b, geo, groups, need_W)
-            if fast is None:
-                return None
-            y, act_saved = self.activation_forward(act, fast[0])
-            return y, ("act", act, act_saved, fast[1])
+            return y, ("direct", saved), act is not None
         if p is None:
             if groups != 1 or not self.conv_chunked:
-                return super().conv_fast_forward(x, W, b, geo, groups, need_W)
+                return super().conv_fast_forward(x, W, b, geo, groups, need_W, act)
             x, W = np.ascontiguousarray(x), np.ascontiguousarray(W)
             keep = need_W and self.conv_keep_cols(x.shape, W.shape, geo, x.itemsize)
             y, plan, kept = _gemm.conv_forward(self, x, W, b, geo, keep)
-            return y, ("gemm", x if need_W and not keep else None, x.shape, W, geo, plan, kept)
+            return y, ("gemm", x if need_W and not keep else None, x.shape, W, geo, plan, kept), False
         W = np.ascontiguousarray(W)
         keep = need_W and x.size * x.itemsize <= self.conv_keep_bytes
         y, xs = _wino.forward(self, _wino_kernels(), x, W, b, p, keep)
-        return y, ("winograd", (p, xs, x if need_W and xs is None else None, W))
+        return y, ("winograd", (p, xs, x if need_W and xs is None else None, W)), False
 
     def conv_fast_backward(self, saved, g, needs):
-        if saved[0] == "act":
-            _, act, act_saved, inner = saved
-            return self.conv_fast_backward(inner, self.activation_backward(act, act_saved, g), needs)
         if saved[0] == "direct":
             return _direct.backward(self, _conv_kernels(), _direct_kernels(), saved[1], g, needs)
         if saved[0] == "winograd":

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _parallel
-from ._conv_ops import conv_out_hw
+from ._conv_ops import conv_out_hw, dx_weight
 
 # Images per weight-gradient call: LeNet's conv2 (16 -> 32, 14 x 14) holds 8 x (28 + 23) KB of g and padded x.
 IMAGES_PER_BLOCK = 8
@@ -27,9 +27,10 @@ def supported(geo) -> bool:
 
 
 def _forward_blocking(o: int, ow: int) -> tuple:
-    """(OB, PB): output channels x 8-pixel vectors per register block (at most 8 accumulators)."""
+    """(OB, PB, OWp): output channels x 8-pixel vectors per register block (at most 8 accumulators), and the
+    output width rounded up to whole segments of PB vectors."""
     pb = min(4, -(-ow // 8))
-    return next(d for d in (4, 2, 1) if o % d == 0 and d * pb <= 8), pb
+    return next(d for d in (4, 2, 1) if o % d == 0 and d * pb <= 8), pb, -(-ow // (8 * pb)) * 8 * pb
 
 
 def _padded(be, K, a, pt: int, pl: int, hp: int, wp: int, slot, mask=None):
@@ -57,11 +58,10 @@ def forward(be, K, D, x, W, b, geo, keep: bool, relu: bool = False):
     o = W.shape[0]
     kh, kw, _, _, pt, _, pl, _, _, _ = geo
     oh, ow = conv_out_hw(h, w, geo)
-    OB, PB = _forward_blocking(o, ow)
-    owp = -(-ow // (8 * PB)) * 8 * PB
+    OB, PB, owp = _forward_blocking(o, ow)
     xp = _padded(be, K, x, pt, pl, oh + kh - 1, owp + kw - 1, None if keep else "direct_x")
     y = _run_forward(be, D, xp, W, b, oh, ow, owp, OB, PB, relu)
-    return y, ((xp if keep else None), x.shape, W, geo, PB, y if relu else None)
+    return y, ((xp if keep else None), x.shape, W, geo, y if relu else None)
 
 
 def _run_forward(be, D, xp, W, b, oh: int, ow: int, owp: int, OB: int, PB: int, relu: bool = False):
@@ -82,39 +82,30 @@ def backward(be, K, D, saved, g, needs):
     """``(dx, dW, db)`` of :func:`forward` for the upstream ``g`` (N, O, OH, OW) (of the ReLU's output when
     forward applied one: the gradient is masked in the padding pass). When dX is wanted, dW reads dY from the
     buffer dX's convolution pads it into (one pass for both)."""
-    xp, x_shape, W, geo, PB, y = saved
+    xp, x_shape, W, geo, y = saved
     need_x, need_W, need_b = needs
     n, o, oh, ow = g.shape
     _, c, h, w = x_shape
-    kh, kw, _, _, pt, pb, pl, pr, _, _ = geo
+    kh, kw, _, _, pt, _, pl, _, _, _ = geo
     g = np.ascontiguousarray(g, dtype=np.float32)
-    dx = dW = None
-    owp = -(-ow // (8 * PB)) * 8 * PB
-    gbuf, offset = None, (0, 0)
+    dx = dW = gx = gw = None
     if need_x:  # dY padded for the full correlation (the flipped weight over it gives dX)
-        OBx, PBx = _forward_blocking(c, w)
-        owpx = -(-w // (8 * PBx)) * 8 * PBx
-        gbuf = _padded(be, K, g, kh - 1 - pt, kw - 1 - pl, h + kh - 1, owpx + kw - 1, "direct_g", y)
-        offset = (kh - 1 - pt, kw - 1 - pl)
-        if offset[1] + owp > gbuf.shape[3]:  # dW's rows would run past the buffer: it pads its own
-            gbuf_w = None
-        else:
-            gbuf_w = gbuf
+        OBx, PBx, owpx = _forward_blocking(c, w)
+        gx = _padded(be, K, g, kh - 1 - pt, kw - 1 - pl, h + kh - 1, owpx + kw - 1, "direct_g", y)
     if need_W:
-        if not need_x or gbuf_w is None:
-            gbuf_w, offset = _padded(be, K, g, 0, 0, oh, owp, "direct_gw", y), (0, 0)
-        dW = _weight_grad(D, xp, gbuf_w, offset, o, oh, owp, kh, kw, PB)
-    if need_b:
-        if y is None:
-            db = g.sum(axis=(0, 2, 3))
-        else:  # the masked gradient's sum: over whichever padded copy exists (its padding is zero)
-            src = gbuf if gbuf is not None else (gbuf_w if need_W else _padded(be, K, g, 0, 0, oh, ow, None, y))
-            db = src.sum(axis=(0, 2, 3))
-    else:
-        db = None
+        _, PB, owp = _forward_blocking(o, ow)  # forward's blocking: xp is owp + kw − 1 wide
+        if gx is not None and kw - 1 - pl + owp <= gx.shape[3]:  # dX's buffer holds dY's rows with their zeros
+            gw, offset = gx, (kh - 1 - pt, kw - 1 - pl)
+        else:
+            gw, offset = _padded(be, K, g, 0, 0, oh, owp, "direct_gw", y), (0, 0)
+        dW = _weight_grad(D, xp, gw, offset, o, oh, owp, kh, kw, PB)
+    db = None
+    if need_b:  # through the ReLU: the masked gradient's sum, over a padded copy (its padding is zero)
+        src = g if y is None else gx if gx is not None else gw if gw is not None else \
+            _padded(be, K, g, 0, 0, oh, ow, None, y)
+        db = src.sum(axis=(0, 2, 3))
     if need_x:
-        Wf = np.ascontiguousarray(W.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
-        dx = _run_forward(be, D, gbuf, Wf, None, h, w, owpx, OBx, PBx)
+        dx = _run_forward(be, D, gx, dx_weight(W), None, h, w, owpx, OBx, PBx)
     return dx, dW, db
 
 

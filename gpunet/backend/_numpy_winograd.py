@@ -21,6 +21,7 @@ import numpy as np
 
 from . import _parallel
 from ._blas_threads import single_threaded
+from ._conv_ops import dx_weight
 
 # Tiles per block (at most; each image's tiles in nearly equal runs of a multiple of 8). One core, the residual
 # block's 16 GEMMs (64 x 64 by 64 x L): 48-54 GFLOP/s for L = 96-160, 59-69 for 192-512, 43 at 1024 and 31 for
@@ -160,6 +161,5 @@ def backward(be, K, saved, g, needs):
         dU = sum(parts[k] for k in sorted(parts)).reshape(4, 4, o, c)  # a fixed order: the same sum every run
         dW = np.einsum("ui,uvoc,vj->ocij", G, dU, G, optimize=True).astype(W.dtype, copy=False)
     if need_x:
-        Wf = np.ascontiguousarray(W.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
-        dx, _ = forward(be, K, g, Wf, None, 2 - p, False)
+        dx, _ = forward(be, K, g, dx_weight(W), None, 2 - p, False)
     return dx, dW, db

@@ -125,15 +125,16 @@ class ConvNd(Function):
         be = self.backend
         fast = be.conv_fast_forward(x4, W, b, geo, groups, need_W, act)
         self.fast = self.act = None
-        if fast is not None:  # (the activation applied, when there is one)
-            y, self.fast = fast
+        fused = False
+        if fast is not None:
+            y, self.fast, fused = fast
             cols = None
         else:
             keep = need_W and be.conv_keep_cols(x4.shape, W.shape, geo, x4.dtype.itemsize)
             y, cols = conv_gemm_forward(be, xp, x4, W, b, geo, groups, keep=keep)
-            if act is not None:
-                y, self.act_saved = be.activation_forward(act, y)
-                self.act = act
+        if act is not None and not fused:  # the activation after the convolution, its backward before
+            y, self.act_saved = be.activation_forward(act, y)
+            self.act = act
         if need_x or need_W or self.needs_input_grad[2]:
             self.x4 = x4 if need_W and cols is None and fast is None else None
             self.x4_shape, self.unbatched, self.nd = x4.shape, unbatched, nd

@@ -1,10 +1,10 @@
 """Containers: Sequential (with Linear + activation and Conv + ReLU fusion) and ModuleList."""
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from typing import Iterable, Iterator
 
-from ..functional.conv import ConvNd
 from ..functional.linear import LinearAct, LinearChain
 from .activation import GELU, LeakyReLU, ReLU, Sigmoid, SiLU, Tanh
 from .conv import Conv1d, Conv2d
@@ -50,21 +50,20 @@ def _linear_layer(mods, i: int):
 
 
 def _conv_relu(mods, i: int):
-    """``(ConvNd, parameters, options)`` when ``mods[i]`` is a Conv1d / Conv2d (zero padding, no hooks) followed by
-    a ReLU module: one node that applies the ReLU too (the NumPy backend's direct kernels before they store the
-    sums); else None."""
+    """The step for ``mods[i]`` when it is a Conv1d / Conv2d (zero padding, no hooks) followed by a ReLU module:
+    the layer's convolution with the ReLU in the same node (the NumPy backend's direct kernels apply it before
+    they store the sums); else None."""
     m = mods[i]
     if type(m) not in (Conv1d, Conv2d) or m._has_hooks or m.padding_mode != "zeros" or i + 1 >= len(mods) \
             or (_fused_activation(mods[i + 1]) or ("",))[0] != "relu":
         return None
-    return (ConvNd, m._weight_bias(), {"pad": m.padding, "stride": m.stride, "dilation": m.dilation,
-                                       "groups": m.groups, "nd": m._nd, "fn": type(m).__name__, "act": "relu"})
+    return functools.partial(m._conv, act="relu")
 
 
 def _plan(mods) -> list:
     """What ``Sequential.forward`` runs, in order: a module to call, or ``(Function, parameters, options)`` for
-    a run of linear layers (one :class:`LinearAct`, or one :class:`LinearChain` for several) or a convolution and
-    the ReLU after it."""
+    a run of linear layers (one :class:`LinearAct`, or one :class:`LinearChain` for several); a convolution and
+    the ReLU after it is one call (of the layer's ``_conv``)."""
     steps = []
     i, n = 0, len(mods)
     while i < n:

@@ -67,9 +67,10 @@ class _ConvBase(Module):
         p = self._parameters
         return p["weight"], p.get("bias")
 
-    def _conv(self, x):
+    def _conv(self, x, act=None):
         """The convolution of ``x``: with ``padding_mode`` other than 'zeros', ``F.pad`` in that mode first (the
-        padding of ``padding``, ``'same'`` split as torch does) and then no padding, as torch's layers do."""
+        padding of ``padding``, ``'same'`` split as torch does) and then no padding, as torch's layers do.
+        ``act``: an activation applied in the same node (``nn.Sequential``'s Conv + ReLU)."""
         W, b = self._weight_bias()
         pad = self.padding
         if self.padding_mode != "zeros":
@@ -79,7 +80,7 @@ class _ConvBase(Module):
                 x = _pad(x, flat, mode=self.padding_mode)
             pad = (0,) * self._nd
         return ConvNd.apply(x, W, b, pad=pad, stride=self.stride, dilation=self.dilation, groups=self.groups,
-                            nd=self._nd, fn=type(self).__name__)
+                            nd=self._nd, fn=type(self).__name__, act=act)
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
