@@ -85,3 +85,15 @@ def values_and_grads_like_torch(fn_gn, fn_t, *arrays, rtol=1e-12, atol=1e-13):
     tout.backward(torch.tensor(g))
     for x, t in zip(xs, ts):
         np.testing.assert_allclose(to_numpy(x.grad), t.grad.numpy(), rtol=rtol, atol=atol)
+
+
+def record_calls(monkeypatch, owner, name: str, pick) -> list:
+    """Wrap ``owner.name`` (for the test) so that each call appends ``pick(args)`` to the returned list."""
+    seen = []
+    fn = getattr(owner, name)
+
+    def spy(*args, **kw):
+        seen.append(pick(args))
+        return fn(*args, **kw)
+    monkeypatch.setattr(owner, name, spy)
+    return seen

@@ -12,6 +12,7 @@ import gpunet.functional as F
 from gpunet.backend import _numba
 from gpunet.backend import _numpy_direct_conv as direct
 from gpunet.backend._numpy_conv import NumpyConv
+from conftest import record_calls
 from test_conv import ref_conv2d
 
 pytestmark = pytest.mark.skipif(_numba.kernels() is None, reason="the direct kernels are compiled")
@@ -23,15 +24,8 @@ def calls(monkeypatch):
     monkeypatch.setattr(NumpyConv, "direct_conv", True)
     monkeypatch.setattr(NumpyConv, "direct_kernel_sizes", frozenset((i, j) for i in range(1, 8) for j in range(1, 8)))
     monkeypatch.setattr(NumpyConv, "winograd", False)
-    seen = []
-    forward = direct.forward
-
-    def spy(*args, **kw):
-        seen.append(args[3].shape)
-        return forward(*args, **kw)
-    monkeypatch.setattr(direct, "forward", spy)
     gn.use("numpy")
-    return seen
+    return record_calls(monkeypatch, direct, "forward", lambda args: args[3].shape)
 
 
 def _ref_grads(x, w, b, padding, g):
@@ -108,9 +102,7 @@ def test_other_convolutions_do_not_take_it(calls, kw):
 
 
 def test_default_is_float32_5x5_7x7_and_3x3_from_few_channels(monkeypatch):
-    seen = []
-    forward = direct.forward
-    monkeypatch.setattr(direct, "forward", lambda *a, **k: seen.append(a[4].shape) or forward(*a, **k))
+    seen = record_calls(monkeypatch, direct, "forward", lambda args: args[4].shape)
     gn.use("numpy")
     rng = np.random.default_rng(3)
     for c, k, side, dt in ((2, 5, 9, np.float32), (2, 5, 9, np.float64), (2, 7, 9, np.float32), (2, 6, 9, np.float32),

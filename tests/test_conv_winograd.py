@@ -9,7 +9,7 @@ import pytest
 
 import gpunet as gn
 import gpunet.functional as F
-from conftest import to_numpy
+from conftest import record_calls, to_numpy
 from gpunet.backend import _numba
 from gpunet.backend import _numpy_winograd as wino
 from gpunet.backend._numpy_conv import NumpyConv
@@ -25,15 +25,8 @@ def calls(monkeypatch):
     monkeypatch.setattr(NumpyConv, "winograd_dtypes", (np.dtype(np.float32), np.dtype(np.float64)))
     monkeypatch.setattr(NumpyConv, "winograd_channels", (1, 1 << 30))
     monkeypatch.setattr(NumpyConv, "winograd_min_pixels", 1)
-    seen = []
-    forward = wino.forward
-
-    def spy(*args, **kw):
-        seen.append(args[2].shape)
-        return forward(*args, **kw)
-    monkeypatch.setattr(wino, "forward", spy)
     gn.use("numpy")
-    return seen
+    return record_calls(monkeypatch, wino, "forward", lambda args: args[2].shape)
 
 
 @pytest.mark.parametrize("m, r", [(2, 3), (2, 5), (4, 3)])
@@ -134,9 +127,7 @@ def test_other_convolutions_do_not_take_it(calls, kw):
 
 
 def test_default_is_float32_with_16_to_64_channels_on_large_images(monkeypatch):
-    seen = []
-    forward = wino.forward
-    monkeypatch.setattr(wino, "forward", lambda *a, **k: seen.append(a[2].shape[1:]) or forward(*a, **k))
+    seen = record_calls(monkeypatch, wino, "forward", lambda args: args[2].shape[1:])
     gn.use("numpy")
     rng = np.random.default_rng(5)
     for c, o, side, dt in ((16, 64, 32, np.float32), (64, 16, 34, np.float32), (8, 16, 32, np.float32),
