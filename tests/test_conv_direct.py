@@ -25,7 +25,7 @@ def calls(monkeypatch):
     monkeypatch.setattr(NumpyConv, "direct_kernel_sizes", frozenset((i, j) for i in range(1, 8) for j in range(1, 8)))
     monkeypatch.setattr(NumpyConv, "winograd", False)
     gn.use("numpy")
-    return record_calls(monkeypatch, direct, "forward", lambda args: args[3].shape)
+    return record_calls(monkeypatch, direct, "forward", lambda args: args[2].shape)
 
 
 def _ref_grads(x, w, b, padding, g):
@@ -102,7 +102,7 @@ def test_other_convolutions_do_not_take_it(calls, kw):
 
 
 def test_default_is_float32_5x5_7x7_and_3x3_from_few_channels(monkeypatch):
-    seen = record_calls(monkeypatch, direct, "forward", lambda args: args[4].shape)
+    seen = record_calls(monkeypatch, direct, "forward", lambda args: args[3].shape)
     gn.use("numpy")
     rng = np.random.default_rng(3)
     for c, k, side, dt in ((2, 5, 9, np.float32), (2, 5, 9, np.float64), (2, 7, 9, np.float32), (2, 6, 9, np.float32),
@@ -171,3 +171,43 @@ def test_fused_relu_gradients_without_an_input_or_weight_gradient():
         np.testing.assert_allclose(conv.bias.grad.numpy(), db, rtol=1e-5, atol=1e-5)
         if not freeze:
             np.testing.assert_allclose(conv.weight.grad.numpy(), dW, rtol=1e-4, atol=1e-5 * np.abs(dW).max())
+
+
+@pytest.mark.parametrize("h, w, pt, pl, hp, wp", [(3, 14, 2, 2, 7, 20), (2, 5, 0, 0, 2, 8), (4, 17, 1, 3, 6, 23),
+                                                   (1, 8, 0, 0, 1, 8), (2, 3, 1, 0, 5, 3)])
+def test_pad_planes_places_the_planes_in_zeros_with_the_relu_mask(h, w, pt, pl, hp, wp):
+    from gpunet.backend import _cpu_direct_conv as D
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, h, w)).astype(np.float32)
+    m = rng.standard_normal((3, h, w)).astype(np.float32)
+    x[0, 0, 0], m[0, -1, -1] = np.nan, np.nan  # NaN through where the ReLU passes it; NaN mask: no gradient
+    for masked in (False, True):
+        out = np.full(3 * hp * wp + 8, 7.0, np.float32)  # the 8 past the end must stay untouched
+        D.pad_planes(x.reshape(-1), m.reshape(-1), masked, out[:-8], h, w, pt, pl, hp, wp)
+        want = np.zeros((3, hp, wp), np.float32)
+        want[:, pt:pt + h, pl:pl + w] = np.where(m > 0, x, 0) if masked else x
+        np.testing.assert_array_equal(out[:-8].reshape(3, hp, wp), want)
+        assert (out[-8:] == 7).all()
+
+
+def test_masked_vector_loads_and_stores_touch_only_their_lanes():
+    from numba import njit
+
+    from gpunet.backend._simd import vload_n, vstore_n
+
+    @njit
+    def copy_n(src, dst, i, n):
+        vstore_n(dst, i, n, vload_n(src, i, n))
+
+    src = np.arange(1, 17, dtype=np.float32)
+    for n in range(9):
+        dst = np.full(16, -1.0, np.float32)
+        copy_n(src, dst, 3, n)
+        want = np.full(16, -1.0, np.float32)
+        want[3:3 + n] = src[3:3 + n]
+        np.testing.assert_array_equal(dst, want)
+    tail = np.arange(1, 4, dtype=np.float32)  # the masked lanes past the array's end are never read or written
+    dst = np.zeros(3, np.float32)
+    copy_n(tail, dst, 0, 3)
+    np.testing.assert_array_equal(dst, tail)

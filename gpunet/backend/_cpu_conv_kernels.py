@@ -53,13 +53,16 @@ def col2im(cols, dx, n_, c_, h, w, oh, ow, kh, kw, sh, sw, pt, pl, dh, dw, c0, c
                                 dx[d + b * sw] += cols[s + b]
 
 
-@_inline
-def _pad(x, m, masked, out, h, w, pt, pl, hp, wp):
+@_jit
+def pad_planes(x, out, h, w, pt, pl, hp, wp):
+    """``out`` (P planes of hp x wp) = the P planes of ``x`` (h x w) placed at row ``pt``, column ``pl``, zeros
+    around them; both flat C-order, any float dtype (the float32 direct convolutions have a vector version,
+    :func:`._cpu_direct_conv.pad_planes`). One pass of contiguous writes (zeroing the frame through strided NumPy
+    slices and copying the interior cost ~60 µs a chunk of the residual block's (4, 64, 34, 34) buffer)."""
     zero = out.dtype.type(0)
     for p in range(x.size // (h * w)):
         plane = out[p * hp * wp:(p + 1) * hp * wp]
         src = x[p * h * w:(p + 1) * h * w]
-        msrc = m[p * h * w:(p + 1) * h * w]
         for i in range(pt * wp):
             plane[i] = zero
         for r in range(h):
@@ -68,29 +71,9 @@ def _pad(x, m, masked, out, h, w, pt, pl, hp, wp):
             for q in range(pl):
                 row[q] = zero
             mid = row[pl:pl + w]
-            if masked:
-                mrow = msrc[r * w:(r + 1) * w]
-                for q in range(w):
-                    mid[q] = srow[q] if mrow[q] > zero else zero
-            else:
-                for q in range(w):
-                    mid[q] = srow[q]
+            for q in range(w):
+                mid[q] = srow[q]
             for q in range(pl + w, wp):
                 row[q] = zero
         for i in range((pt + h) * wp, hp * wp):
             plane[i] = zero
-
-
-@_jit
-def pad_planes(x, out, h, w, pt, pl, hp, wp):
-    """``out`` (P planes of hp x wp) = the P planes of ``x`` (h x w) placed at row ``pt``, column ``pl``, zeros
-    around them; both flat C-order. One pass of contiguous writes (zeroing the frame through strided NumPy slices
-    and copying the interior cost ~60 µs a chunk of the residual block's (4, 64, 34, 34) buffer)."""
-    _pad(x, x, False, out, h, w, pt, pl, hp, wp)
-
-
-@_jit
-def pad_planes_masked(x, m, out, h, w, pt, pl, hp, wp):
-    """:func:`pad_planes` of ``x`` where ``m`` (of x's layout: a ReLU's output) is positive, zero elsewhere: the
-    gradient through the ReLU, padded, in the same pass."""
-    _pad(x, m, True, out, h, w, pt, pl, hp, wp)

@@ -168,7 +168,7 @@ class NumpyConv:
             return super().conv_fast_forward(x, W, b, geo, groups, need_W, act)
         p = self._winograd_padding(x.shape, W.shape, geo, groups, x.dtype)
         if p is None and act in (None, "relu") and self._direct(x.shape, W.shape, geo, groups, x.dtype):
-            y, saved = _direct.forward(self, _conv_kernels(), _direct_kernels(), np.ascontiguousarray(x),
+            y, saved = _direct.forward(self, _direct_kernels(), np.ascontiguousarray(x),
                                        np.ascontiguousarray(W), b, geo, need_W, act == "relu")
             return y, ("direct", saved), act is not None
         if p is None:
@@ -185,7 +185,7 @@ class NumpyConv:
 
     def conv_fast_backward(self, saved, g, needs):
         if saved[0] == "direct":
-            return _direct.backward(self, _conv_kernels(), _direct_kernels(), saved[1], g, needs)
+            return _direct.backward(self, _direct_kernels(), saved[1], g, needs)
         if saved[0] == "winograd":
             return _wino.backward(self, _wino_kernels(), saved[1], g, needs)
         _, x, x_shape, W, geo, plan, kept = saved

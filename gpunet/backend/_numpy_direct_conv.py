@@ -33,7 +33,7 @@ def _forward_blocking(o: int, ow: int) -> tuple:
     return next(d for d in (4, 2, 1) if o % d == 0 and d * pb <= 8), pb, -(-ow // (8 * pb)) * 8 * pb
 
 
-def _padded(be, K, a, pt: int, pl: int, hp: int, wp: int, slot, mask=None):
+def _padded(be, D, a, pt: int, pl: int, hp: int, wp: int, slot, mask=None):
     """``a`` (N, C, H, W) at (pt, pl) in a zeroed (N, C, hp, wp) buffer (scratch of ``slot``, or new for None);
     with ``mask`` (a ReLU's output, of a's shape), only where it is positive."""
     n, c, h, w = a.shape
@@ -41,25 +41,23 @@ def _padded(be, K, a, pt: int, pl: int, hp: int, wp: int, slot, mask=None):
     a = np.ascontiguousarray(a)
 
     def part(k, lo, hi):
-        src, dst = a[lo:hi].reshape(-1), out[lo:hi].reshape(-1)
-        if mask is None:
-            K.pad_planes(src, dst, h, w, pt, pl, hp, wp)
-        else:
-            K.pad_planes_masked(src, mask[lo:hi].reshape(-1), dst, h, w, pt, pl, hp, wp)
+        src = a[lo:hi].reshape(-1)
+        D.pad_planes(src, src if mask is None else mask[lo:hi].reshape(-1), mask is not None,
+                     out[lo:hi].reshape(-1), h, w, pt, pl, hp, wp)
     _parallel.run(part, n, _parallel.parts(n, out[0].size))
     return out
 
 
-def forward(be, K, D, x, W, b, geo, keep: bool, relu: bool = False):
+def forward(be, D, x, W, b, geo, keep: bool, relu: bool = False):
     """``(y, saved)``: y (N, O, OH, OW), the convolution of ``x`` by ``W`` (+ ``b``), with ReLU applied when
-    ``relu``; ``saved`` for :func:`backward` (with the padded input when ``keep``: needed for dW). K: the conv
-    kernels (``pad_planes``), D: :mod:`._cpu_direct_conv`."""
+    ``relu``; ``saved`` for :func:`backward` (with the padded input when ``keep``: needed for dW). D:
+    :mod:`._cpu_direct_conv`."""
     n, c, h, w = x.shape
     o = W.shape[0]
     kh, kw, _, _, pt, _, pl, _, _, _ = geo
     oh, ow = conv_out_hw(h, w, geo)
     OB, PB, owp = _forward_blocking(o, ow)
-    xp = _padded(be, K, x, pt, pl, oh + kh - 1, owp + kw - 1, None if keep else "direct_x")
+    xp = _padded(be, D, x, pt, pl, oh + kh - 1, owp + kw - 1, None if keep else "direct_x")
     y = _run_forward(be, D, xp, W, b, oh, ow, owp, OB, PB, relu)
     return y, ((xp if keep else None), x.shape, W, geo, y if relu else None)
 
@@ -69,16 +67,15 @@ def _run_forward(be, D, xp, W, b, oh: int, ow: int, owp: int, OB: int, PB: int, 
     o, _, kh, kw = W.shape
     Wt = np.ascontiguousarray(W.reshape(o // OB, OB, c, kh * kw).transpose(0, 2, 3, 1)).reshape(-1)
     bias = np.zeros(o, dtype=np.float32) if b is None else np.ascontiguousarray(b)
-    yp = np.empty((n, o, oh, ow), dtype=np.float32) if owp == ow else be.conv_scratch((n, o, oh, owp), np.float32,
-                                                                                      "direct_y")
+    y = np.empty((n, o, oh, ow), dtype=np.float32)
     fn = D.forward(kh, kw, OB, PB, relu)
-    xf, yf = xp.reshape(-1), yp.reshape(-1)
-    _parallel.run(lambda k, lo, hi: fn(xf, Wt, bias, yf, c, o, hp, wp, oh, owp, lo, hi), n,
-                  _parallel.parts(n, yp[0].size * c * kh * kw // 64))
-    return yp if owp == ow else np.ascontiguousarray(yp[..., :ow])
+    xf, yf = xp.reshape(-1), y.reshape(-1)
+    _parallel.run(lambda k, lo, hi: fn(xf, Wt, bias, yf, c, o, hp, wp, oh, ow, owp, lo, hi), n,
+                  _parallel.parts(n, y[0].size * c * kh * kw // 64))
+    return y
 
 
-def backward(be, K, D, saved, g, needs):
+def backward(be, D, saved, g, needs):
     """``(dx, dW, db)`` of :func:`forward` for the upstream ``g`` (N, O, OH, OW) (of the ReLU's output when
     forward applied one: the gradient is masked in the padding pass). When dX is wanted, dW reads dY from the
     buffer dX's convolution pads it into (one pass for both)."""
@@ -91,18 +88,18 @@ def backward(be, K, D, saved, g, needs):
     dx = dW = gx = gw = None
     if need_x:  # dY padded for the full correlation (the flipped weight over it gives dX)
         OBx, PBx, owpx = _forward_blocking(c, w)
-        gx = _padded(be, K, g, kh - 1 - pt, kw - 1 - pl, h + kh - 1, owpx + kw - 1, "direct_g", y)
+        gx = _padded(be, D, g, kh - 1 - pt, kw - 1 - pl, h + kh - 1, owpx + kw - 1, "direct_g", y)
     if need_W:
         _, PB, owp = _forward_blocking(o, ow)  # forward's blocking: xp is owp + kw − 1 wide
         if gx is not None and kw - 1 - pl + owp <= gx.shape[3]:  # dX's buffer holds dY's rows with their zeros
             gw, offset = gx, (kh - 1 - pt, kw - 1 - pl)
         else:
-            gw, offset = _padded(be, K, g, 0, 0, oh, owp, "direct_gw", y), (0, 0)
+            gw, offset = _padded(be, D, g, 0, 0, oh, owp, "direct_gw", y), (0, 0)
         dW = _weight_grad(D, xp, gw, offset, o, oh, owp, kh, kw, PB)
     db = None
     if need_b:  # through the ReLU: the masked gradient's sum, over a padded copy (its padding is zero)
         src = g if y is None else gx if gx is not None else gw if gw is not None else \
-            _padded(be, K, g, 0, 0, oh, ow, None, y)
+            _padded(be, D, g, 0, 0, oh, ow, None, y)
         db = src.sum(axis=(0, 2, 3))
     if need_x:
         dx = _run_forward(be, D, gx, dx_weight(W), None, h, w, owpx, OBx, PBx)
@@ -114,7 +111,7 @@ def _weight_grad(D, xp, gbuf, offset, o: int, oh: int, owp: int, kh: int, kw: in
     n, c, hp, wp = xp.shape
     GH, GW = gbuf.shape[2:]
     OB = next(d for d in (4, 2, 1) if o % d == 0 and d * (kw + 1) <= 15)
-    fn = D.weight_grad(kh, kw, OB, PB)
+    fn = D.weight_grad(kh, kw, OB, PB, owp == 8 * PB)
     xf, gf = xp.reshape(-1), gbuf.reshape(-1)
     parts = _parallel.parts(max(c, n), n * o * oh * owp * kh * kw * c // max(c, n))
     accs = [np.zeros(c * o * kh * kw * 8, dtype=np.float32) for _ in range(1 if c >= parts else parts)]

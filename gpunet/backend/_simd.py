@@ -7,7 +7,9 @@ Numba). These intrinsics write the vector code out instead: a kernel holds its a
 which LLVM keeps in registers, and each ``vfma`` is one fused multiply-add of eight lanes (``llvm.fma.v8f32``:
 one AVX2 instruction; LLVM splits it on machines with narrower vectors, so the results are the same everywhere).
 Loads and stores take a flat float32 array and an element index, with no bounds check and no negative-index
-wraparound: the callers pad their buffers so every access is inside.
+wraparound: every access must be inside the array. ``vload_n`` / ``vstore_n`` touch only the first ``n`` lanes
+(``llvm.masked.load`` / ``llvm.masked.store``: one ``vmaskmovps`` on AVX2), for the tail of a row that does not
+fill a whole vector.
 """
 from __future__ import annotations
 
@@ -17,7 +19,11 @@ from numba.core import cgutils
 from numba.extending import intrinsic, models, register_model
 
 _V8 = ir.VectorType(ir.FloatType(), 8)
-_SPLAT = ir.Constant(ir.VectorType(ir.IntType(32), 8), [0] * 8)
+_I32 = ir.IntType(32)
+_I32x8 = ir.VectorType(_I32, 8)
+_SPLAT = ir.Constant(_I32x8, [0] * 8)
+_LANES = ir.Constant(_I32x8, list(range(8)))
+_ZERO = ir.Constant(_V8, [0.0] * 8)
 
 
 class F32x8(types.Type):
@@ -65,6 +71,39 @@ def vstore(typingctx, arr, i, v):
     return types.none(arr, i, v), codegen
 
 
+def _first_lanes(builder, n):
+    """<8 x i1>: lane k is on where k < n."""
+    n = builder.trunc(n, _I32) if n.type.width > 32 else n
+    v = builder.insert_element(ir.Constant(_I32x8, ir.Undefined), n, ir.Constant(_I32, 0))
+    return builder.icmp_signed("<", _LANES, builder.shuffle_vector(v, ir.Constant(_I32x8, ir.Undefined), _SPLAT))
+
+
+@intrinsic
+def vload_n(typingctx, arr, i, n):
+    """arr[i : i + n] in the first n lanes (0 <= n <= 8), zeros in the others; nothing past them is read."""
+    def codegen(context, builder, sig, args):
+        p = builder.bitcast(_address(context, builder, sig.args[0], args[0], args[1]), _V8.as_pointer())
+        mask = _first_lanes(builder, args[2])
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_V8, [_V8.as_pointer(), _I32, mask.type, _V8]), "llvm.masked.load.v8f32.p0")
+        return builder.call(fn, [p, ir.Constant(_I32, 4), mask, _ZERO])
+    return f32x8(arr, i, n), codegen
+
+
+@intrinsic
+def vstore_n(typingctx, arr, i, n, v):
+    """arr[i : i + n] = the first n lanes of v (0 <= n <= 8); nothing past them is written."""
+    def codegen(context, builder, sig, args):
+        p = builder.bitcast(_address(context, builder, sig.args[0], args[0], args[1]), _V8.as_pointer())
+        mask = _first_lanes(builder, args[2])
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [_V8, _V8.as_pointer(), _I32, mask.type]),
+            "llvm.masked.store.v8f32.p0")
+        builder.call(fn, [args[3], p, ir.Constant(_I32, 4), mask])
+        return context.get_dummy_value()
+    return types.none(arr, i, n, v), codegen
+
+
 @intrinsic
 def vbload(typingctx, arr, i):
     """arr[i] in every lane."""
@@ -77,7 +116,7 @@ def vbload(typingctx, arr, i):
 def vzero(typingctx):
     """Zeros."""
     def codegen(context, builder, sig, args):
-        return ir.Constant(_V8, [0.0] * 8)
+        return _ZERO
     return f32x8(), codegen
 
 
@@ -102,6 +141,15 @@ def vadd(typingctx, a, b):
 def vrelu(typingctx, a):
     """max(a, 0) lane by lane with NaN kept (the select takes a where ``a < 0`` is False), as ``F.relu``."""
     def codegen(context, builder, sig, args):
-        neg = builder.fcmp_ordered("<", args[0], ir.Constant(_V8, [0.0] * 8))
-        return builder.select(neg, ir.Constant(_V8, [0.0] * 8), args[0])
+        neg = builder.fcmp_ordered("<", args[0], _ZERO)
+        return builder.select(neg, _ZERO, args[0])
     return f32x8(a), codegen
+
+
+@intrinsic
+def vwhere_pos(typingctx, m, a):
+    """a where m > 0, else 0, lane by lane (the gradient through a ReLU of output m: NaN in m gives 0, as
+    PyTorch's)."""
+    def codegen(context, builder, sig, args):
+        return builder.select(builder.fcmp_ordered(">", args[0], _ZERO), args[1], _ZERO)
+    return f32x8(m, a), codegen
