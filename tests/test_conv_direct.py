@@ -182,13 +182,16 @@ def test_pad_planes_places_the_planes_in_zeros_with_the_relu_mask(h, w, pt, pl, 
     x = rng.standard_normal((3, h, w)).astype(np.float32)
     m = rng.standard_normal((3, h, w)).astype(np.float32)
     x[0, 0, 0], m[0, -1, -1] = np.nan, np.nan  # NaN through where the ReLU passes it; NaN mask: no gradient
+    m[0, 0, 0] = 1.0
     for masked in (False, True):
         out = np.full(3 * hp * wp + 8, 7.0, np.float32)  # the 8 past the end must stay untouched
-        D.pad_planes(x.reshape(-1), m.reshape(-1), masked, out[:-8], h, w, pt, pl, hp, wp)
+        sums = np.empty(3, np.float32)
+        D.pad_planes(x.reshape(-1), m.reshape(-1), masked, out[:-8], h, w, pt, pl, hp, wp, sums)
         want = np.zeros((3, hp, wp), np.float32)
         want[:, pt:pt + h, pl:pl + w] = np.where(m > 0, x, 0) if masked else x
         np.testing.assert_array_equal(out[:-8].reshape(3, hp, wp), want)
         assert (out[-8:] == 7).all()
+        np.testing.assert_allclose(sums, want.astype(np.float64).sum(axis=(1, 2)), rtol=1e-5, atol=1e-5)
 
 
 def test_masked_vector_loads_and_stores_touch_only_their_lanes():

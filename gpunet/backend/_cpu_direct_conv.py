@@ -26,7 +26,7 @@ from numba import njit
 
 from . import _simd
 from ._cpu_kernels import CACHE
-from ._simd import vload, vload_n, vstore, vstore_n, vwhere_pos, vzero
+from ._simd import vadd, vhsum, vload, vload_n, vstore, vstore_n, vwhere_pos, vzero
 
 _NAMES = {k: getattr(_simd, k) for k in ("vload", "vstore", "vstore_n", "vbload", "vzero", "vfma", "vadd",
                                          "vrelu")}
@@ -114,11 +114,12 @@ def weight_grad(kh: int, kw: int, OB: int, PB: int, one_segment: bool = False):
 
 
 @_jit
-def pad_planes(x, m, masked, out, h, w, pt, pl, hp, wp):
+def pad_planes(x, m, masked, out, h, w, pt, pl, hp, wp, sums):
     """``out`` (P planes of hp x wp) = the P planes of ``x`` (h x w) at row ``pt``, column ``pl``, zeros around
     them (all flat float32); with ``masked``, x only where ``m`` (of x's layout: a ReLU's output) is positive:
     the gradient through the ReLU, padded, in the same pass. Vector stores of the zeroed plane, then its rows
-    (masked tail lanes), measured 0.2 against 2.1 ms (rows of 14) for a scalar loop."""
+    (masked tail lanes), measured 0.2 against 2.1 ms (rows of 14) for a scalar loop. ``sums`` (P,) or empty:
+    each plane's sum of what was written (a bias gradient, without a second pass over the buffer)."""
     z = vzero()
     plane = hp * wp
     full = plane - plane % 8
@@ -128,6 +129,7 @@ def pad_planes(x, m, masked, out, h, w, pt, pl, hp, wp):
             vstore(out, ob + i, z)
         if full < plane:
             vstore_n(out, ob + full, plane - full, z)
+        total = z
         for r in range(h):
             s = (p * h + r) * w
             o = ob + (pt + r) * wp + pl
@@ -142,3 +144,6 @@ def pad_planes(x, m, masked, out, h, w, pt, pl, hp, wp):
                     if masked:
                         v = vwhere_pos(vload_n(m, s + q, w - q), v)
                     vstore_n(out, o + q, w - q, v)
+                total = vadd(total, v)
+        if sums.size:
+            sums[p] = vhsum(total)

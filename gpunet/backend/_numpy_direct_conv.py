@@ -33,19 +33,24 @@ def _forward_blocking(o: int, ow: int) -> tuple:
     return next(d for d in (4, 2, 1) if o % d == 0 and d * pb <= 8), pb, -(-ow // (8 * pb)) * 8 * pb
 
 
-def _padded(be, D, a, pt: int, pl: int, hp: int, wp: int, slot, mask=None):
+_NO_SUMS = np.empty(0, np.float32)
+
+
+def _padded(be, D, a, pt: int, pl: int, hp: int, wp: int, slot, mask=None, sums: bool = False):
     """``a`` (N, C, H, W) at (pt, pl) in a zeroed (N, C, hp, wp) buffer (scratch of ``slot``, or new for None);
-    with ``mask`` (a ReLU's output, of a's shape), only where it is positive."""
+    with ``mask`` (a ReLU's output, of a's shape), only where it is positive. ``(buffer, s)``: s (C,) the sum of
+    what was written per channel (the bias gradient) with ``sums``, else None."""
     n, c, h, w = a.shape
     out = be.conv_scratch((n, c, hp, wp), a.dtype, slot) if slot else np.empty((n, c, hp, wp), dtype=a.dtype)
     a = np.ascontiguousarray(a)
+    plane_sums = np.empty((n, c), np.float32) if sums else _NO_SUMS
 
     def part(k, lo, hi):
         src = a[lo:hi].reshape(-1)
         D.pad_planes(src, src if mask is None else mask[lo:hi].reshape(-1), mask is not None,
-                     out[lo:hi].reshape(-1), h, w, pt, pl, hp, wp)
+                     out[lo:hi].reshape(-1), h, w, pt, pl, hp, wp, plane_sums[lo:hi].reshape(-1))
     _parallel.run(part, n, _parallel.parts(n, out[0].size))
-    return out
+    return out, (plane_sums.sum(axis=0) if sums else None)
 
 
 def forward(be, D, x, W, b, geo, keep: bool, relu: bool = False):
@@ -57,7 +62,7 @@ def forward(be, D, x, W, b, geo, keep: bool, relu: bool = False):
     kh, kw, _, _, pt, _, pl, _, _, _ = geo
     oh, ow = conv_out_hw(h, w, geo)
     OB, PB, owp = _forward_blocking(o, ow)
-    xp = _padded(be, D, x, pt, pl, oh + kh - 1, owp + kw - 1, None if keep else "direct_x")
+    xp, _ = _padded(be, D, x, pt, pl, oh + kh - 1, owp + kw - 1, None if keep else "direct_x")
     y = _run_forward(be, D, xp, W, b, oh, ow, owp, OB, PB, relu)
     return y, ((xp if keep else None), x.shape, W, geo, y if relu else None)
 
@@ -85,22 +90,20 @@ def backward(be, D, saved, g, needs):
     _, c, h, w = x_shape
     kh, kw, _, _, pt, _, pl, _, _, _ = geo
     g = np.ascontiguousarray(g, dtype=np.float32)
-    dx = dW = gx = gw = None
+    dx = dW = gx = gw = db = None
     if need_x:  # dY padded for the full correlation (the flipped weight over it gives dX)
         OBx, PBx, owpx = _forward_blocking(c, w)
-        gx = _padded(be, D, g, kh - 1 - pt, kw - 1 - pl, h + kh - 1, owpx + kw - 1, "direct_g", y)
+        gx, db = _padded(be, D, g, kh - 1 - pt, kw - 1 - pl, h + kh - 1, owpx + kw - 1, "direct_g", y, need_b)
     if need_W:
         _, PB, owp = _forward_blocking(o, ow)  # forward's blocking: xp is owp + kw − 1 wide
         if gx is not None and kw - 1 - pl + owp <= gx.shape[3]:  # dX's buffer holds dY's rows with their zeros
             gw, offset = gx, (kh - 1 - pt, kw - 1 - pl)
         else:
-            gw, offset = _padded(be, D, g, 0, 0, oh, owp, "direct_gw", y), (0, 0)
+            (gw, s), offset = _padded(be, D, g, 0, 0, oh, owp, "direct_gw", y, need_b and db is None), (0, 0)
+            db = s if db is None else db
         dW = _weight_grad(D, xp, gw, offset, o, oh, owp, kh, kw, PB)
-    db = None
-    if need_b:  # through the ReLU: the masked gradient's sum, over a padded copy (its padding is zero)
-        src = g if y is None else gx if gx is not None else gw if gw is not None else \
-            _padded(be, D, g, 0, 0, oh, ow, None, y)
-        db = src.sum(axis=(0, 2, 3))
+    if need_b and db is None:  # the masked gradient's sum comes from a padding pass (bias alone: one of its own)
+        db = g.sum(axis=(0, 2, 3)) if y is None else _padded(be, D, g, 0, 0, oh, ow, None, y, True)[1]
     if need_x:
         dx = _run_forward(be, D, gx, dx_weight(W), None, h, w, owpx, OBx, PBx)
     return dx, dW, db

@@ -138,6 +138,19 @@ def vadd(typingctx, a, b):
 
 
 @intrinsic
+def vhsum(typingctx, a):
+    """The sum of the eight lanes (as a float32: pairs, then pairs of pairs)."""
+    def codegen(context, builder, sig, args):
+        v = args[0]
+        for half in (4, 2, 1):
+            hi = builder.shuffle_vector(v, ir.Constant(_V8, ir.Undefined),
+                                        ir.Constant(_I32x8, [k + half if k < half else 0 for k in range(8)]))
+            v = builder.fadd(v, hi)
+        return builder.extract_element(v, ir.Constant(_I32, 0))
+    return types.float32(a), codegen
+
+
+@intrinsic
 def vrelu(typingctx, a):
     """max(a, 0) lane by lane with NaN kept (the select takes a where ``a < 0`` is False), as ``F.relu``."""
     def codegen(context, builder, sig, args):
