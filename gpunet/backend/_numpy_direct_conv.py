@@ -2,11 +2,13 @@
 with the compiled vector kernels of :mod:`._cpu_direct_conv` (no im2col columns).
 
 Forward: the input is copied once into a zero-padded buffer (kept for the weight gradient when one is needed:
-the size of the input, where im2col keeps kh·kw times that), then each core runs the kernel over its images.
-Backward: dW by the weight-gradient kernel, each core over its own input channels (disjoint parts of dW, no
-reduction between cores; with fewer channels than cores, over its own images, the partial sums added in core
-order), the images in blocks of :data:`IMAGES_PER_BLOCK`; dX by the forward kernel on dY
-padded by kernel − 1 − padding, with the flipped, transposed weight.
+the size of the input, where im2col keeps kh·kw times that), then each core runs the kernel over its images,
+storing y directly. Backward: dY is copied once into a zero-padded buffer, through the ReLU's mask when the
+forward applied one, and summed per channel in the same pass (the bias gradient); dW by the weight-gradient
+kernel, each core over its own input channels (disjoint parts of dW, no reduction between cores; with fewer
+channels than cores, over its own images, the partial sums added in core order), the images in blocks of
+:data:`IMAGES_PER_BLOCK`; dX by the forward kernel on that buffer (dY padded by kernel − 1 − padding), with the
+flipped, transposed weight.
 """
 from __future__ import annotations
 

@@ -11,8 +11,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..optim import _functional as ref
-from . import _numba, _parallel
+from . import _parallel
 from ._numpy_fused import usable
+
+
+def _kernels():
+    from . import _cpu_optim_kernels  # (only called where usable() found the compiled kernels on)
+
+    return _cpu_optim_kernels
 
 
 def _over(kernel, param, arrays, hp) -> None:
@@ -30,7 +36,7 @@ def _over(kernel, param, arrays, hp) -> None:
 
 
 def _lerp_weights(w: float):
-    """(w, wc) for _cpu_kernels._lerp: wc < 0 says "from the start" (|w| < 0.5, as the reference)."""
+    """(w, wc) for _cpu_optim_kernels._lerp: wc < 0 says "from the start" (|w| < 0.5, as the reference)."""
     return w, (-1.0 if abs(w) < 0.5 else 1 - w)
 
 
@@ -40,7 +46,7 @@ def sgd_update(xp, param, grad, momentum_buffer, lr, momentum, dampening, weight
     if not usable(param, grad, momentum_buffer if has_m else None) or grad.shape != param.shape:
         return ref.sgd_update(xp, param, grad, momentum_buffer, lr, momentum, dampening, weight_decay, nesterov,
                               maximize, init_buffer)
-    _over(_numba.kernels().sgd, param, (param, grad, momentum_buffer if has_m else param),
+    _over(_kernels().sgd, param, (param, grad, momentum_buffer if has_m else param),
           (lr, momentum, 1 - dampening, weight_decay, -1 if maximize else 1, has_m, init_buffer, nesterov))
 
 
@@ -52,7 +58,7 @@ def adam_update(xp, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, 
                                weight_decay, amsgrad, decoupled, maximize)
     decay = 1 - lr * weight_decay if weight_decay != 0 and decoupled else 1.0
     w1, w1c = _lerp_weights(1 - beta1)
-    _over(_numba.kernels().adam, param,
+    _over(_kernels().adam, param,
           (param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad else exp_avg_sq),
           (decay, 0.0 if decoupled else weight_decay, -1 if maximize else 1, w1, w1c, beta2, 1 - beta2,
            lr / (1 - beta1 ** step), (1 - beta2 ** step) ** 0.5, eps, amsgrad))
@@ -61,7 +67,7 @@ def adam_update(xp, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, 
 def adagrad_update(xp, param, grad, state_sum, step, lr, lr_decay, weight_decay, eps, maximize=False) -> None:
     if not usable(param, grad, state_sum) or grad.shape != param.shape:
         return ref.adagrad_update(xp, param, grad, state_sum, step, lr, lr_decay, weight_decay, eps, maximize)
-    _over(_numba.kernels().adagrad, param, (param, grad, state_sum),
+    _over(_kernels().adagrad, param, (param, grad, state_sum),
           (lr / (1 + (step - 1) * lr_decay), weight_decay, -1 if maximize else 1, eps))
 
 
@@ -72,7 +78,7 @@ def rmsprop_update(xp, param, grad, square_avg, grad_avg, momentum_buffer, lr, a
         return ref.rmsprop_update(xp, param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
                                   weight_decay, momentum, centered, maximize)
     w, wc = _lerp_weights(1 - alpha)
-    _over(_numba.kernels().rmsprop, param,
+    _over(_kernels().rmsprop, param,
           (param, grad, square_avg, grad_avg if centered else square_avg,
            momentum_buffer if momentum > 0 else square_avg),
           (lr, alpha, w, wc, weight_decay, -1 if maximize else 1, eps, centered, momentum))
@@ -81,7 +87,7 @@ def rmsprop_update(xp, param, grad, square_avg, grad_avg, momentum_buffer, lr, a
 def adadelta_update(xp, param, grad, square_avg, acc_delta, lr, rho, eps, weight_decay, maximize=False) -> None:
     if not usable(param, grad, square_avg, acc_delta) or grad.shape != param.shape:
         return ref.adadelta_update(xp, param, grad, square_avg, acc_delta, lr, rho, eps, weight_decay, maximize)
-    _over(_numba.kernels().adadelta, param, (param, grad, square_avg, acc_delta),
+    _over(_kernels().adadelta, param, (param, grad, square_avg, acc_delta),
           (lr, rho, 1 - rho, weight_decay, -1 if maximize else 1, eps))
 
 
