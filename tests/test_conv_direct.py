@@ -106,10 +106,11 @@ def test_default_is_float32_5x5_7x7_and_3x3_from_few_channels(monkeypatch):
     gn.use("numpy")
     rng = np.random.default_rng(3)
     for c, k, side, dt in ((2, 5, 9, np.float32), (2, 5, 9, np.float64), (2, 7, 9, np.float32), (2, 6, 9, np.float32),
-                           (3, 3, 16, np.float32), (3, 3, 15, np.float32), (5, 3, 16, np.float32)):
+                           (3, 3, 16, np.float32), (3, 3, 15, np.float32), (32, 3, 16, np.float32),
+                           (33, 3, 16, np.float32), (16, 3, 32, np.float32)):  # the last: Winograd's
         F.conv2d(gn.tensor(rng.standard_normal((1, c, side, side)).astype(dt)),
-                 gn.tensor(rng.standard_normal((3, c, k, k)).astype(dt)), padding=k // 2)
-    assert seen == [(3, 2, 5, 5), (3, 2, 7, 7), (3, 3, 3, 3)]
+                 gn.tensor(rng.standard_normal((16, c, k, k)).astype(dt)), padding=k // 2)
+    assert seen == [(16, 2, 5, 5), (16, 2, 7, 7), (16, 3, 3, 3), (16, 32, 3, 3)]
 
 
 def test_environment_turns_it_off():

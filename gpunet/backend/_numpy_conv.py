@@ -9,7 +9,7 @@ padded input); col2im is a compiled scatter-add (over channels, split over the c
 chunk of samples in the chunked path). Without Numba (``GPUNET_NUMBA=0``) col2im is the reference's loop over
 kernel offsets.
 
-Float32 stride-1 5x5 and 7x7 convolutions (and 3x3 ones from at most 4 channels) run as direct vector kernels
+Float32 stride-1 5x5 and 7x7 convolutions (and 3x3 ones from at most 32 channels) run as direct vector kernels
 (:mod:`._numpy_direct_conv`, no columns). Float32 stride-1 3x3 convolutions with the same padding on every side,
 16-64 input and output channels and outputs of at least 32 x 32 run as Winograd F(2x2, 3x3) when Numba is there (:mod:`._numpy_winograd`;
 ``NumpyConv.winograd = False`` or ``GPUNET_WINOGRAD=0`` turns it off). The residual block's 64 -> 64 layer on
@@ -134,20 +134,23 @@ class NumpyConv:
 
     # ------------------------------------------------------------------------------------ direct
     # Float32 stride-1 convolutions run as direct vector kernels (:mod:`._numpy_direct_conv`) with these kernel
-    # sizes, and 3x3 ones with at most 4 input channels on rows of at least 16 outputs (an RGB or grey first layer);
-    # GPUNET_DIRECT_CONV=0: never. Measured, forward + backward against im2col + GEMM, best of 3 x 4 rounds:
-    # 5x5 1.21-1.50x ((32, 3, 32, 32) -> 16, (16, 32, 16, 16) -> 64, LeNet's), 7x7 1.51x ((8, 3, 64, 64) -> 16),
-    # 3x3 from 3 channels 1.32x ((32, 3, 32, 32) -> 32); 3x3 from 32-256 channels 0.45-0.90x (8 x 8 images 0.60x,
-    # 32 x 32 ones 1.09x, where Winograd runs at 1.65x), 1x1 0.66x.
+    # sizes, and 3x3 ones Winograd does not take with at most ``direct_3x3_channels`` input channels on rows of at
+    # least 16 outputs; GPUNET_DIRECT_CONV=0: never. Measured, forward + backward against im2col + GEMM, best of
+    # 3 x 4 rounds: 5x5 1.21-1.50x ((32, 3, 32, 32) -> 16, (16, 32, 16, 16) -> 64, LeNet's), 7x7 1.51x
+    # ((8, 3, 64, 64) -> 16), 3x3 from 3 channels 1.32x ((32, 3, 32, 32) -> 32). With the weight-gradient kernel
+    # unlooped over row segments, best of 6 interleaved rounds: 3x3 on 14 x 14 and 16 x 16 images from 16 channels
+    # 1.52x, from 32 1.20-1.64x ((32, 32, 16, 16) -> 32 or 64, (64, 32, 14, 14) -> 32); from 64-128 channels
+    # 0.95-1.11x and on 8 x 8 images 0.36-0.99x (those stay on im2col); 1x1 1.04x (stays).
     direct_conv = not _numba.switched_off("GPUNET_DIRECT_CONV")
     direct_kernel_sizes = frozenset({(5, 5), (7, 7)})
+    direct_3x3_channels = 32
 
     def _direct(self, x_shape, w_shape, geo, groups, dtype) -> bool:
         if not (self.direct_conv and groups == 1 and np.dtype(dtype) == np.float32 and _direct.supported(geo)
                 and _conv_kernels() is not None):
             return False
         k = tuple(w_shape[2:])
-        return k in self.direct_kernel_sizes or (k == (3, 3) and x_shape[1] <= 4
+        return k in self.direct_kernel_sizes or (k == (3, 3) and x_shape[1] <= self.direct_3x3_channels
                                                  and conv_out_hw(x_shape[2], x_shape[3], geo)[1] >= 16)
 
     def _winograd_padding(self, x_shape, w_shape, geo, groups, dtype):
