@@ -22,21 +22,18 @@ from __future__ import annotations
 
 import functools
 
-from numba import njit
-
 from . import _simd
-from ._cpu_kernels import CACHE
+from ._cpu_kernels import _jit
 from ._simd import vadd, vhsum, vload, vload_n, vstore, vstore_n, vwhere_pos, vzero
 
 _NAMES = {k: getattr(_simd, k) for k in ("vload", "vstore", "vstore_n", "vbload", "vzero", "vfma", "vadd",
                                          "vrelu")}
-_jit = njit(nogil=True, cache=CACHE, error_model="numpy", boundscheck=False)
 
 
 def _compile(name: str, lines: list):
     namespace = dict(_NAMES, __name__=__name__)
     exec(compile("\n".join(lines), __file__, "exec"), namespace)  # noqa: S102 (generated kernel source)
-    return njit(nogil=True, cache=CACHE, error_model="numpy", boundscheck=False)(namespace[name])
+    return _jit(namespace[name])
 
 
 @functools.lru_cache(maxsize=None)
@@ -92,14 +89,13 @@ def weight_grad(kh: int, kw: int, OB: int, PB: int, one_segment: bool = False):
     L += ["                for n in range(n0, n1):",
           "                    xb = ((n * C + c) * Hp + i) * Wp",
           "                    gb = ((n * O + o0) * GH + gr0) * GW + gc0",
-          "                    for r in range(OH):"]
-    if one_segment:
-        ind, q = "                        ", ""
-        L += [ind + "xr = xb + r * Wp", ind + "gr = gb + r * GW"]
-    else:
-        ind, q = "                            ", "q0 + "
-        L += ["                        xr = xb + r * Wp", "                        gr = gb + r * GW",
-              f"                        for q0 in range(0, OWp, {8 * PB}):"]
+          "                    for r in range(OH):",
+          "                        xr = xb + r * Wp",
+          "                        gr = gb + r * GW"]
+    ind, q = "                        ", ""
+    if not one_segment:
+        L.append(f"{ind}for q0 in range(0, OWp, {8 * PB}):")
+        ind, q = ind + "    ", "q0 + "
     for p in range(PB):
         L += [f"{ind}g{ob} = vload(gf, gr + {ob} * gs + {q}{8 * p})" for ob in range(OB)]
         for j in range(kw):

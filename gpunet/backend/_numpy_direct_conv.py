@@ -100,9 +100,11 @@ def backward(be, D, saved, g, needs):
         _, PB, owp = _forward_blocking(o, ow)  # forward's blocking: xp is owp + kw − 1 wide
         if gx is not None and kw - 1 - pl + owp <= gx.shape[3]:  # dX's buffer holds dY's rows with their zeros
             gw, offset = gx, (kh - 1 - pt, kw - 1 - pl)
-        else:
-            (gw, s), offset = _padded(be, D, g, 0, 0, oh, owp, "direct_gw", y, need_b and db is None), (0, 0)
-            db = s if db is None else db
+        else:  # a buffer of its own, with the bias sums unless dX's pass took them
+            gw, s = _padded(be, D, g, 0, 0, oh, owp, "direct_gw", y, need_b and db is None)
+            offset = (0, 0)
+            if s is not None:
+                db = s
         dW = _weight_grad(D, xp, gw, offset, o, oh, owp, kh, kw, PB)
     if need_b and db is None:  # the masked gradient's sum comes from a padding pass (bias alone: one of its own)
         db = g.sum(axis=(0, 2, 3)) if y is None else _padded(be, D, g, 0, 0, oh, ow, None, y, True)[1]
